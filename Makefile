@@ -1,0 +1,22 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+$(BIN)/florenz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: its CPU build is on local disk; unpinned, pip reaches for CUDA wheels
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/florenz
+
+demo: install
+	$(BIN)/florenz world build --out runs/world --overwrite
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q
+
+.PHONY: install demo test

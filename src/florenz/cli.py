@@ -1,0 +1,128 @@
+"""`florenz <verb>`: each verb parses flags into one config dataclass and calls one function.
+
+The flags of a verb are generated from its config dataclass (name, type, default, help), so a default
+lives in exactly one place. Every verb also takes `--config FILE` (YAML or JSON); flags win over the file.
+Config classes are imported eagerly (they are light); the functions that do the work are imported only
+when their verb runs, so `florenz --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from florenz.config import ConfigError, field_help, load_config
+from florenz.errors import FlorenzError
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str  # words after `florenz`, e.g. "world build"
+    config: str  # "module:ConfigClass"
+    run: str  # "module:function", called with the config instance
+    help: str
+
+
+VERBS = [
+    Verb("world build", "florenz.world.config:WorldConfig", "florenz.world.build:build_world",
+         "Write the embedded world: training shards, test splits, benchmarks, text corpus, tokenizer."),
+]
+
+
+def _import(path: str) -> Any:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:
+    """(dotted name, field, type) for every non-dataclass field, recursing into nested configs."""
+    hints = typing.get_type_hints(cls)
+    leaves = []
+    for field in dataclasses.fields(cls):
+        annotation = hints[field.name]
+        if dataclasses.is_dataclass(annotation):
+            leaves += _leaf_fields(annotation, f"{prefix}{field.name}.")
+        else:
+            leaves.append((prefix + field.name, field, annotation))
+    return leaves
+
+
+def _default_text(field: dataclasses.Field) -> str:
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        return "required"
+    if isinstance(default, (list, tuple)):
+        default = ",".join(map(str, default)) or "none"
+    return f"default: {default}"
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    for dotted, field, annotation in _leaf_fields(cls):
+        help_text = f"{field_help(field)} ({_default_text(field)})".replace("%", "%%")
+        if field.metadata.get("positional"):
+            required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+            parser.add_argument(dotted, nargs=None if required else "?", default=argparse.SUPPRESS,
+                                help=help_text, metavar=field.name.upper())
+            continue
+        flag = "--" + dotted.replace("_", "-")
+        if annotation is bool:
+            parser.add_argument(flag, dest=dotted, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, dest=dotted, default=argparse.SUPPRESS, help=help_text,
+                                metavar=field.name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="florenz",
+        description="Florenz: build, train, evaluate and predict multilingual vision-language models "
+                    "and their scaling laws.",
+    )
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True)}
+    parents: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
+    for verb in VERBS:
+        words = tuple(verb.name.split())
+        for depth in range(1, len(words)):
+            group_key = words[:depth]
+            if group_key not in groups:
+                sub = groups[words[:depth - 1]].add_parser(words[depth - 1], help=f"{words[depth - 1]} verbs")
+                parents[group_key] = sub
+                groups[group_key] = sub.add_subparsers(dest=f"verb_{depth}", metavar="VERB", required=True)
+        sub = groups[words[:-1]].add_parser(words[-1], help=verb.help, description=verb.help)
+        sub.add_argument("--config", dest="_config_file", default=None, metavar="FILE",
+                         help="YAML or JSON file with this verb's config; flags override it")
+        _add_config_flags(sub, _import(verb.config))
+        sub.set_defaults(_verb=verb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    verb: Verb = args.pop("_verb")
+    config_file = args.pop("_config_file")
+    overrides = {key: value for key, value in args.items()
+                 if not key.startswith("verb") and value is not None}
+    try:
+        config = load_config(_import(verb.config), config_file, overrides)
+        result = _import(verb.run)(config)
+    except (ConfigError, FlorenzError) as error:
+        print(f"florenz {verb.name}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"florenz {verb.name}: interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Florenz study."""

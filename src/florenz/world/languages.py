@@ -1,0 +1,32 @@
+"""The six languages of the study, their prompt names and their zero-shot caption prefixes."""
+
+LANGUAGES = ("en", "de", "fr", "es", "ru", "zh")
+
+# Names used in the encoder prompt "The target language is {name}." (reference §3.1).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "ru": "Russian",
+    "zh": "simplified Chinese",
+}
+
+# The paper's decoder prefixes that unlock zero-shot captioning (reference §6.3).
+CAPTION_PREFIXES = {
+    "en": "The image shows",
+    "de": "Das Bild zeigt",
+    "fr": "La photo montre",
+    "es": "La imagen muestra",
+    "ru": "На картинке изображен",
+    "zh": "图为",
+}
+
+DETAIL_LEVELS = ("short", "detailed", "paragraph")
+
+
+def check_language(lang: str, where: str = "language") -> str:
+    """Return `lang` if it is one of LANGUAGES, else raise a ValueError naming the valid codes."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"{where}: unknown language {lang!r}; choose from {', '.join(LANGUAGES)}")
+    return lang

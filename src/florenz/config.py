@@ -57,6 +57,13 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        kinds = {_kind_of(arg): arg for arg in args if _kind_of(arg) is not None}
+        if kinds and isinstance(value, dict):
+            # a union of configs tagged by `kind` (e.g. the decoder): pick the member by its tag
+            kind = value.get("kind", next(iter(kinds)))
+            if kind not in kinds:
+                raise ConfigError(f"{where}.kind: {kind!r} is not one of {sorted(kinds)}")
+            return from_dict(kinds[kind], value, where)
         errors = []
         for arg in args:
             if arg is type(None):
@@ -121,6 +128,14 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+def _kind_of(cls: Any) -> str | None:
+    """The default of a config dataclass's `kind` field, if it has one."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    kind = next((f for f in dataclasses.fields(cls) if f.name == "kind"), None)
+    return None if kind is None else kind.default
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str | None = None) -> T:
     """Build dataclass `cls` from a (nested) mapping; unknown keys are errors listing valid keys."""
     where = where or cls.__name__
@@ -136,6 +151,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str | None = None) -> T
     kwargs = {name: _convert(value, hints[name], f"{where}.{name}") for name, value in data.items()}
     try:
         return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as error:  # a __post_init__ check
+        raise ConfigError(f"{where}: {error}") from None
     except TypeError as error:
         missing = [n for n, f in fields.items() if _is_required(f) and n not in kwargs]
         raise ConfigError(f"{where}: missing required key(s) {missing}") from error

@@ -17,7 +17,9 @@ class KVCache:
         self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers  # (B, nkv, S, hd)
         self.length = 0  # decoder positions already in the cache
 
-    def update_self(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update_self(
+        self, layer: int, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this step's keys/values (B, nkv, t, hd) and return all of them so far."""
         if self.self_keys[layer] is not None:
             keys = torch.cat([self.self_keys[layer], keys], dim=2)

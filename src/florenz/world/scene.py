@@ -125,4 +125,5 @@ def sample_scene(rng: np.random.Generator, max_objects: int = 4, repeat_probabil
         else:
             objects.append(_sample_object(rng, x, y))
     ordered = tuple(objects)
-    return Scene(objects=ordered, relations=spatial_relations(ordered), background=str(rng.choice(BACKGROUNDS)))
+    background = str(rng.choice(BACKGROUNDS))
+    return Scene(objects=ordered, relations=spatial_relations(ordered), background=background)

@@ -1,0 +1,58 @@
+"""What every language's realiser shares: cheap random choices, list joining, the shade actually said."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_RAW_RANGE = 1 << 64  # values one raw draw of a numpy bit generator can take
+
+
+class Choices:
+    """Small random choices (which synonym, which order) cut from 64-bit raw draws of one generator.
+
+    One raw draw feeds many choices, so a text costs about one generator call instead of one per
+    choice. With `rng=None` every choice is the first option: the canonical text, which tests pin.
+    """
+
+    __slots__ = ("_rng", "_bits", "_room")
+
+    def __init__(self, rng: np.random.Generator | None) -> None:
+        self._rng = rng
+        self._bits = 0
+        self._room = 1  # how many distinct values the unused bits still hold
+
+    def index(self, count: int) -> int:
+        """A number in [0, count), uniform up to a bias below count / 2**64."""
+        if self._rng is None:
+            return 0
+        if self._room < count:
+            self._bits = int(self._rng.bit_generator.random_raw())
+            self._room = _RAW_RANGE
+        value = self._bits % count
+        self._bits //= count
+        self._room //= count
+        return value
+
+    def pick(self, options: tuple):
+        return options[self.index(len(options))]
+
+    def chance(self, probability: float) -> bool:
+        """True with `probability` (in steps of 1/1000); never True when choices are pinned."""
+        return self._rng is not None and self.index(1000) < probability * 1000
+
+
+def join_list(items: list[str], conjunction: str, separator: str = ", ") -> str:
+    """"a, b and c": all but the last joined by `separator`, the last by `conjunction` (spaces included)."""
+    if len(items) == 1:
+        return items[0]
+    return separator.join(items[:-1]) + conjunction + items[-1]
+
+
+def capitalise(text: str) -> str:
+    """Upper-case the first letter only (German nouns and proper forms inside stay as they are)."""
+    return text[:1].upper() + text[1:]
+
+
+def said_shade(colour: str, shade: str, plain_blue: bool) -> str:
+    """The shade a text names: "plain" for blue where the plan says plain "blue" (all but Russian obey)."""
+    return "plain" if plain_blue and colour == "blue" else shade

@@ -1,0 +1,331 @@
+"""Hand-built plans realised in all six languages, against sentences written out by hand.
+
+Each case lists what a native speaker writes for one plan; `realise(plan, lang)` without a generator takes
+the first synonym everywhere (big, small, "ist", "est", "está", "在", …), so the text is fully pinned.
+"""
+
+import pytest
+
+from florenz.world.realise import (
+    BackgroundSentence,
+    CountSentence,
+    Description,
+    Mention,
+    PositionSentence,
+    RelationSentence,
+    realise,
+)
+
+
+def bare(mention: Mention, size: bool = False, colour: bool = False) -> Mention:
+    """`mention` as a later sentence names it: by shape only, unless size/colour are asked for."""
+    return Mention(mention.shape, mention.colour, mention.shade, mention.size, mention.count, size, colour)
+
+
+LIGHT_BLUE_CIRCLE = Mention("circle", "blue", "light", "small")
+TWO_RED_SQUARES = Mention("square", "red", "plain", "big", 2)
+DARK_YELLOW_TRIANGLE = Mention("triangle", "yellow", "dark", "small")
+GREEN_STAR = Mention("star", "green", "plain", "small")
+RED_CIRCLE = Mention("circle", "red", "plain", "big")
+PURPLE_HEART = Mention("heart", "purple", "light", "big")
+ORANGE_DIAMOND = Mention("diamond", "orange", "plain", "small")
+TWO_GREY_TRIANGLES = Mention("triangle", "grey", "dark", "small", 2)
+LIGHT_RED_STAR = Mention("star", "red", "light", "big")
+ORANGE_SQUARE = Mention("square", "orange", "plain", "big")
+DARK_PURPLE_CIRCLE = Mention("circle", "purple", "dark", "small")
+RED_HEART = Mention("heart", "red", "plain", "big")
+GREY_STAR = Mention("star", "grey", "light", "small")
+DARK_BLUE_CIRCLE = Mention("circle", "blue", "dark", "big")
+TWO_YELLOW_STARS = Mention("star", "yellow", "plain", "small", 2)
+LIGHT_GREEN_SQUARE = Mention("square", "green", "light", "small")
+
+CASES = {
+    "small light-blue circle, prefix": (
+        Description("short", (LIGHT_BLUE_CIRCLE,), "prefix"),
+        {
+            "en": "The image shows a small light-blue circle.",
+            "de": "Das Bild zeigt einen kleinen hellblauen Kreis.",
+            "fr": "La photo montre un petit cercle bleu clair.",
+            "es": "La imagen muestra un pequeño círculo azul claro.",
+            "ru": "На картинке изображен маленький голубой круг.",
+            "zh": "图为一个浅蓝色的小圆形。",
+        },
+    ),
+    "two big red squares left of a triangle, new subject": (
+        Description("detailed", (TWO_RED_SQUARES, DARK_YELLOW_TRIANGLE), "exist",
+                    sentences=(RelationSentence(TWO_RED_SQUARES, "left_of", bare(DARK_YELLOW_TRIANGLE)),),
+                    definite=False),
+        {
+            "en": "There are two big red squares and a small dark-yellow triangle. "
+                  "Two big red squares are to the left of a triangle.",
+            "de": "Auf dem Bild sind zwei große rote Quadrate und ein kleines dunkelgelbes Dreieck. "
+                  "Links von einem Dreieck sind zwei große rote Quadrate.",
+            "fr": "Il y a deux grands carrés rouges et un petit triangle jaune foncé. "
+                  "Deux grands carrés rouges sont à gauche d'un triangle.",
+            "es": "En la imagen hay dos grandes cuadrados rojos y un pequeño triángulo amarillo oscuro. "
+                  "A la izquierda de un triángulo hay dos grandes cuadrados rojos.",
+            "ru": "На картинке два больших красных квадрата и маленький темно-желтый треугольник. "
+                  "Слева от треугольника находятся два больших красных квадрата.",
+            "zh": "图中有两个红色的大正方形和一个深黄色的小三角形。三角形的左边有两个红色的大正方形。",
+        },
+    ),
+    "feminine star first, next to with dative/instrumental": (
+        Description("detailed", (GREEN_STAR, RED_CIRCLE), "prefix",
+                    sentences=(RelationSentence(bare(GREEN_STAR, size=True), "next_to",
+                                                bare(RED_CIRCLE, colour=True)),)),
+        {
+            "en": "The image shows a small green star and a big red circle. "
+                  "The small star is next to the red circle.",
+            "de": "Das Bild zeigt einen kleinen grünen Stern und einen großen roten Kreis. "
+                  "Der kleine Stern ist neben dem roten Kreis.",
+            "fr": "La photo montre une petite étoile verte et un grand cercle rouge. "
+                  "La petite étoile est à côté du cercle rouge.",
+            "es": "La imagen muestra una pequeña estrella verde y un gran círculo rojo. "
+                  "La pequeña estrella está al lado del círculo rojo.",
+            "ru": "На картинке изображена маленькая зеленая звезда и большой красный круг. "
+                  "Маленькая звезда находится рядом с красным кругом.",
+            "zh": "图为一颗绿色的小星星和一个红色的大圆形。小星星在红色圆形的旁边。",
+        },
+    ),
+    "neuter heart above a feminine diamond, indefinite": (
+        Description("detailed", (PURPLE_HEART, ORANGE_DIAMOND), "see",
+                    sentences=(RelationSentence(PURPLE_HEART, "above", ORANGE_DIAMOND),), definite=False),
+        {
+            "en": "We see a big light-purple heart and a small orange diamond. "
+                  "A big light-purple heart is above a small orange diamond.",
+            "de": "Man sieht ein großes hellviolettes Herz und eine kleine orangefarbene Raute. "
+                  "Über einer kleinen orangefarbenen Raute ist ein großes hellviolettes Herz.",
+            "fr": "On voit un grand cœur violet clair et un petit losange orange. "
+                  "Un grand cœur violet clair est au-dessus d'un petit losange orange.",
+            "es": "En la imagen se ven un gran corazón morado claro y un pequeño rombo naranja. "
+                  "Encima de un pequeño rombo naranja hay un gran corazón morado claro.",
+            "ru": "Мы видим большое светло-фиолетовое сердце и маленький оранжевый ромб. "
+                  "Над маленьким оранжевым ромбом находится большое светло-фиолетовое сердце.",
+            "zh": "可以看到一个浅紫色的大心形和一个橙色的小菱形。橙色小菱形的上方有一个浅紫色的大心形。",
+        },
+    ),
+    "three feminine stars, plural prefix": (
+        Description("short", (Mention("star", "blue", "dark", "small", 3),
+                              Mention("heart", "grey", "plain", "big")), "prefix"),
+        {
+            "en": "The image shows three small dark-blue stars and a big grey heart.",
+            "de": "Das Bild zeigt drei kleine dunkelblaue Sterne und ein großes graues Herz.",
+            "fr": "La photo montre trois petites étoiles bleu foncé et un grand cœur gris.",
+            "es": "La imagen muestra tres pequeñas estrellas azul oscuro y un gran corazón gris.",
+            "ru": "На картинке изображены три маленькие синие звезды и большое серое сердце.",
+            "zh": "图为三颗深蓝色的小星星和一个灰色的大心形。",
+        },
+    ),
+    "four neuter hearts": (
+        Description("short", (Mention("heart", "green", "light", "small", 4),), "exist"),
+        {
+            "en": "There are four small light-green hearts.",
+            "de": "Auf dem Bild sind vier kleine hellgrüne Herzen.",
+            "fr": "Il y a quatre petits cœurs vert clair.",
+            "es": "En la imagen hay cuatro pequeños corazones verde claro.",
+            "ru": "На картинке четыре маленьких светло-зеленых сердца.",
+            "zh": "图中有四个浅绿色的小心形。",
+        },
+    ),
+    "two feminine stars, accusative": (
+        Description("short", (TWO_YELLOW_STARS, Mention("diamond", "blue", "dark", "big")), "see"),
+        {
+            "en": "We see two small yellow stars and a big dark-blue diamond.",
+            "de": "Man sieht zwei kleine gelbe Sterne und eine große dunkelblaue Raute.",
+            "fr": "On voit deux petites étoiles jaunes et un grand losange bleu foncé.",
+            "es": "En la imagen se ven dos pequeñas estrellas amarillas y un gran rombo azul oscuro.",
+            "ru": "Мы видим две маленькие желтые звезды и большой синий ромб.",
+            "zh": "可以看到两颗黄色的小星星和一个深蓝色的大菱形。",
+        },
+    ),
+    "English plain blue, light in the image": (
+        Description("short", (Mention("star", "blue", "light", "small"),), "see", plain_blue=True),
+        {
+            "en": "We see a small blue star.",
+            "de": "Man sieht einen kleinen blauen Stern.",
+            "fr": "On voit une petite étoile bleue.",
+            "es": "En la imagen se ve una pequeña estrella azul.",
+            "ru": "Мы видим маленькую голубую звезду.",
+            "zh": "可以看到一颗蓝色的小星星。",
+        },
+    ),
+    "English plain blue, dark in the image": (
+        Description("short", (Mention("star", "blue", "dark", "small"),), "see", plain_blue=True),
+        {
+            "en": "We see a small blue star.",
+            "de": "Man sieht einen kleinen blauen Stern.",
+            "ru": "Мы видим маленькую синюю звезду.",
+        },
+    ),
+    "English box for a rectangle and a square": (
+        Description("short", (Mention("rectangle", "red", "dark", "big"),
+                              Mention("square", "green", "light", "small")), "prefix", box=True),
+        {
+            "en": "The image shows a big dark-red box and a small light-green box.",
+            "de": "Das Bild zeigt ein großes dunkelrotes Rechteck und ein kleines hellgrünes Quadrat.",
+            "fr": "La photo montre un grand rectangle rouge foncé et un petit carré vert clair.",
+            "es": "La imagen muestra un gran rectángulo rojo oscuro y un pequeño cuadrado verde claro.",
+            "ru": "На картинке изображен большой темно-красный прямоугольник и "
+                  "маленький светло-зеленый квадрат.",
+            "zh": "图为一个深红色的大长方形和一个浅绿色的小正方形。",
+        },
+    ),
+    "paragraph: known pair, positions, count, background": (
+        Description("paragraph", (TWO_GREY_TRIANGLES, LIGHT_RED_STAR), "exist", sentences=(
+            RelationSentence(bare(TWO_GREY_TRIANGLES), "below", bare(LIGHT_RED_STAR)),
+            PositionSentence(bare(TWO_GREY_TRIANGLES), ("bottom_left", "bottom_right")),
+            PositionSentence(bare(LIGHT_RED_STAR), ("top",)),
+            CountSentence(3),
+            BackgroundSentence("beige"),
+        )),
+        {
+            "en": "There are two small dark-grey triangles and a big light-red star. "
+                  "The two triangles are below the star. "
+                  "The two triangles are in the bottom left corner and in the bottom right corner. "
+                  "The star is at the top. There are three objects in total. The background is beige.",
+            "de": "Auf dem Bild sind zwei kleine dunkelgraue Dreiecke und ein großer hellroter Stern. "
+                  "Die beiden Dreiecke sind unter dem Stern. "
+                  "Die beiden Dreiecke sind in der unteren linken Ecke und in der unteren rechten Ecke. "
+                  "Der Stern ist oben. Insgesamt sind es drei Objekte. Der Hintergrund ist beige.",
+            "fr": "Il y a deux petits triangles gris foncé et une grande étoile rouge clair. "
+                  "Les deux triangles sont au-dessous de l'étoile. "
+                  "Les deux triangles sont dans le coin inférieur gauche et dans le coin inférieur droit. "
+                  "L'étoile est en haut. Il y a trois objets au total. Le fond est beige.",
+            "es": "En la imagen hay dos pequeños triángulos gris oscuro y una gran estrella rojo claro. "
+                  "Los dos triángulos están debajo de la estrella. "
+                  "Los dos triángulos están en la esquina inferior izquierda y "
+                  "en la esquina inferior derecha. "
+                  "La estrella está arriba. En total hay tres objetos. El fondo es beige.",
+            "ru": "На картинке два маленьких темно-серых треугольника и большая светло-красная звезда. "
+                  "Оба треугольника находятся под звездой. "
+                  "Оба треугольника находятся в левом нижнем углу и в правом нижнем углу. "
+                  "Звезда находится вверху. Всего на картинке три объекта. Фон бежевый.",
+            "zh": "图中有两个深灰色的小三角形和一颗浅红色的大星星。两个三角形在星星的下方。"
+                  "两个三角形分别在左下角和右下角。星星在顶部。图中一共有三个物体。背景是米色的。",
+        },
+    ),
+    "background phrase, right of with contraction": (
+        Description("detailed", (ORANGE_SQUARE, DARK_PURPLE_CIRCLE), "prefix", background="black",
+                    sentences=(RelationSentence(ORANGE_SQUARE, "right_of", DARK_PURPLE_CIRCLE),)),
+        {
+            "en": "The image shows a big orange square and a small dark-purple circle on a black background. "
+                  "The big orange square is to the right of the small dark-purple circle.",
+            "de": "Das Bild zeigt ein großes orangefarbenes Quadrat und einen kleinen dunkelvioletten "
+                  "Kreis vor schwarzem Hintergrund. "
+                  "Das große orangefarbene Quadrat ist rechts vom kleinen dunkelvioletten Kreis.",
+            "fr": "La photo montre un grand carré orange et un petit cercle violet foncé sur fond noir. "
+                  "Le grand carré orange est à droite du petit cercle violet foncé.",
+            "es": "La imagen muestra un gran cuadrado naranja y un pequeño círculo morado oscuro "
+                  "sobre un fondo negro. "
+                  "El gran cuadrado naranja está a la derecha del pequeño círculo morado oscuro.",
+            "ru": "На картинке изображен большой оранжевый квадрат и маленький темно-фиолетовый круг "
+                  "на черном фоне. "
+                  "Большой оранжевый квадрат находится справа от маленького темно-фиолетового круга.",
+            "zh": "图为一个橙色的大正方形和一个深紫色的小圆形，背景是黑色的。"
+                  "橙色的大正方形在深紫色小圆形的右边。",
+        },
+    ),
+    "one object: an, position of a new subject, only one": (
+        Description("paragraph", (Mention("circle", "orange", "plain", "small"),), "see", sentences=(
+            PositionSentence(bare(Mention("circle", "orange", "plain", "small"), colour=True), ("centre",)),
+            CountSentence(1),
+            BackgroundSentence("white"),
+        ), definite=False),
+        {
+            "en": "We see a small orange circle. An orange circle is in the centre. "
+                  "There is only one object. The background is white.",
+            "de": "Man sieht einen kleinen orangefarbenen Kreis. In der Mitte ist ein orangefarbener Kreis. "
+                  "Es ist nur ein Objekt zu sehen. Der Hintergrund ist weiß.",
+            "fr": "On voit un petit cercle orange. Un cercle orange est au centre. "
+                  "Il n'y a qu'un seul objet. Le fond est blanc.",
+            "es": "En la imagen se ve un pequeño círculo naranja. En el centro hay un círculo naranja. "
+                  "Solo hay un objeto. El fondo es blanco.",
+            "ru": "Мы видим маленький оранжевый круг. В центре находится оранжевый круг. "
+                  "На картинке только один объект. Фон белый.",
+            "zh": "可以看到一个橙色的小圆形。中间有一个橙色的圆形。图中只有一个物体。背景是白色的。",
+        },
+    ),
+    "neuter heart as anchor: dem Herzen, со звездой, de l'étoile": (
+        Description("detailed", (RED_HEART, GREY_STAR), "prefix", sentences=(
+            RelationSentence(bare(RED_HEART), "next_to", bare(GREY_STAR)),
+            RelationSentence(bare(GREY_STAR), "left_of", bare(RED_HEART)),
+        )),
+        {
+            "en": "The image shows a big red heart and a small light-grey star. "
+                  "The heart is next to the star. The star is to the left of the heart.",
+            "de": "Das Bild zeigt ein großes rotes Herz und einen kleinen hellgrauen Stern. "
+                  "Das Herz ist neben dem Stern. Der Stern ist links vom Herzen.",
+            "fr": "La photo montre un grand cœur rouge et une petite étoile gris clair. "
+                  "Le cœur est à côté de l'étoile. L'étoile est à gauche du cœur.",
+            "es": "La imagen muestra un gran corazón rojo y una pequeña estrella gris claro. "
+                  "El corazón está al lado de la estrella. La estrella está a la izquierda del corazón.",
+            "ru": "На картинке изображено большое красное сердце и маленькая светло-серая звезда. "
+                  "Сердце находится рядом со звездой. Звезда находится слева от сердца.",
+            "zh": "图为一个红色的大心形和一颗浅灰色的小星星。心形在星星的旁边。星星在心形的左边。",
+        },
+    ),
+    "known pair as anchor: beiden, обеих/обеими, des deux": (
+        Description("detailed", (DARK_BLUE_CIRCLE, TWO_YELLOW_STARS), "exist", sentences=(
+            RelationSentence(bare(DARK_BLUE_CIRCLE), "left_of", bare(TWO_YELLOW_STARS)),
+            RelationSentence(bare(DARK_BLUE_CIRCLE), "below", bare(TWO_YELLOW_STARS)),
+        )),
+        {
+            "en": "There is a big dark-blue circle and two small yellow stars. "
+                  "The circle is to the left of the two stars. The circle is below the two stars.",
+            "de": "Auf dem Bild sind ein großer dunkelblauer Kreis und zwei kleine gelbe Sterne. "
+                  "Der Kreis ist links von den beiden Sternen. Der Kreis ist unter den beiden Sternen.",
+            "fr": "Il y a un grand cercle bleu foncé et deux petites étoiles jaunes. "
+                  "Le cercle est à gauche des deux étoiles. Le cercle est au-dessous des deux étoiles.",
+            "es": "En la imagen hay un gran círculo azul oscuro y dos pequeñas estrellas amarillas. "
+                  "El círculo está a la izquierda de las dos estrellas. "
+                  "El círculo está debajo de las dos estrellas.",
+            "ru": "На картинке большой синий круг и две маленькие желтые звезды. "
+                  "Круг находится слева от обеих звезд. Круг находится под обеими звездами.",
+            "zh": "图中有一个深蓝色的大圆形和两颗黄色的小星星。圆形在两颗星星的左边。圆形在两颗星星的下方。",
+        },
+    ),
+    "five and more: genitive plural, declined numerals": (
+        Description("paragraph", (Mention("star", "red", "plain", "small", 5),), "prefix", sentences=(
+            RelationSentence(RED_CIRCLE, "left_of", Mention("star", "red", "plain", "small", 5)),
+            RelationSentence(RED_CIRCLE, "above", Mention("star", "red", "plain", "small", 5)),
+            CountSentence(6),
+        ), definite=False),
+        {
+            "en": "The image shows five small red stars. "
+                  "A big red circle is to the left of five small red stars. "
+                  "A big red circle is above five small red stars. There are six objects in total.",
+            "de": "Das Bild zeigt fünf kleine rote Sterne. "
+                  "Links von fünf kleinen roten Sternen ist ein großer roter Kreis. "
+                  "Über fünf kleinen roten Sternen ist ein großer roter Kreis. "
+                  "Insgesamt sind es sechs Objekte.",
+            "ru": "На картинке изображены пять маленьких красных звезд. "
+                  "Слева от пяти маленьких красных звезд находится большой красный круг. "
+                  "Над пятью маленькими красными звездами находится большой красный круг. "
+                  "Всего на картинке шесть объектов.",
+        },
+    ),
+    "со before a consonant cluster": (
+        Description("detailed", (RED_CIRCLE, LIGHT_GREEN_SQUARE), "prefix", sentences=(
+            RelationSentence(bare(RED_CIRCLE), "next_to", bare(LIGHT_GREEN_SQUARE, colour=True)),
+        )),
+        {
+            "en": "The image shows a big red circle and a small light-green square. "
+                  "The circle is next to the light-green square.",
+            "ru": "На картинке изображен большой красный круг и маленький светло-зеленый квадрат. "
+                  "Круг находится рядом со светло-зеленым квадратом.",
+        },
+    ),
+}
+
+PAIRS = [(name, lang) for name, (_, expected) in CASES.items() for lang in expected]
+
+
+@pytest.mark.parametrize(("case", "lang"), PAIRS, ids=[f"{lang}: {name}" for name, lang in PAIRS])
+def test_canonical_realisation_matches_hand_written_sentence(case, lang):
+    description, expected = CASES[case]
+    assert realise(description, lang) == expected[lang]
+
+
+def test_every_language_has_at_least_eight_hand_written_cases():
+    for lang in ("en", "de", "fr", "es", "ru", "zh"):
+        assert sum(lang in expected for _, expected in CASES.values()) >= 8

@@ -1,1 +1,38 @@
-"""Florenz model."""
+"""Florenz model: DaViT vision tower, image adapter, BART encoder, BART or Gemma-2 decoder, checkpoints.
+
+Public names are imported on first use (PEP 562), because importing a submodule such as the light
+`florenz.model.config` runs this file first, and the CLI must not pay for importing torch to print --help.
+Add a public name as one line: "Name": "florenz.model.<module>".
+"""
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BartDecoder": "florenz.model.decoder_bart",
+    "BartDecoderConfig": "florenz.model.config",
+    "BartEncoder": "florenz.model.encoder",
+    "DaViT": "florenz.model.davit",
+    "EncoderConfig": "florenz.model.config",
+    "FlorenzModel": "florenz.model.florenz",
+    "Gemma2Decoder": "florenz.model.decoder_gemma2",
+    "Gemma2DecoderConfig": "florenz.model.config",
+    "KVCache": "florenz.model.cache",
+    "ModelConfig": "florenz.model.config",
+    "VisionConfig": "florenz.model.config",
+    "convert_florence2_state_dict": "florenz.model.convert_florence2",
+    "florence2_model_config": "florenz.model.convert_florence2",
+    "load_florence2": "florenz.model.convert_florence2",
+    "load_state_dict_strict": "florenz.model.checkpoint",
+    "load_weights": "florenz.model.checkpoint",
+    "rename_keys": "florenz.model.checkpoint",
+    "save_checkpoint": "florenz.model.checkpoint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'florenz.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,119 @@
+"""Decoder A: Florence-2's BART decoder with a tied, optionally soft-capped LM head (reference §1.7).
+
+Parameter names match transformers' `BartDecoder`: `embed_tokens`, `embed_positions`, `layernorm_embedding`,
+`layers.{i}.{self_attn,encoder_attn}.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn_layer_norm`,
+`fc1`, `fc2`, `final_layer_norm`. There is no `final_logits_bias` (Florence-2's is an all-zero buffer).
+
+Shapes: `B` batch, `S` encoder length, `T` new decoder tokens, `P` tokens already cached, `D` width,
+`De` encoder width, `nh` heads, `hd` head dim, `V` vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from florenz.model.cache import KVCache
+from florenz.model.config import BartDecoderConfig
+from florenz.model.encoder import (
+    POSITION_OFFSET,
+    BartAttention,
+    feed_forward,
+    learned_positions,
+    normal_init_,
+)
+
+
+def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """cap·tanh(z/cap) (Gemma-2's final-logit soft-cap, which the reference also applies to BART, §1.1)."""
+    return logits if cap is None else cap * torch.tanh(logits / cap)
+
+
+class BartDecoderLayer(nn.Module):
+    """Post-LN: causal self-attention, cross-attention over the encoder output (skipped without one), FFN."""
+
+    def __init__(self, config: BartDecoderConfig, encoder_hidden_size: int) -> None:
+        super().__init__()
+        self.self_attn = BartAttention(config.d_model, config.attention_heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
+        self.encoder_attn = BartAttention(config.d_model, config.attention_heads, config.attention_dropout,
+                                          kv_dim=encoder_hidden_size)
+        self.encoder_attn_layer_norm = nn.LayerNorm(config.d_model)
+        self.fc1 = nn.Linear(config.d_model, config.ffn_dim)
+        self.fc2 = nn.Linear(config.ffn_dim, config.d_model)
+        self.final_layer_norm = nn.LayerNorm(config.d_model)
+        self.dropout = config.dropout
+        self.activation_dropout = config.activation_dropout
+
+    def _residual(self, norm: nn.LayerNorm, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+        return norm(x + F.dropout(branch, self.dropout, self.training))
+
+    def forward(self, x: torch.Tensor, index: int, self_mask: torch.Tensor | None,
+                encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
+                cache: KVCache | None) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); self_mask None means plain causal over these T tokens."""
+        keys, values = self.self_attn.keys_values(x)  # (B, nh, T, hd)
+        if cache is not None:
+            keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
+        attended = self.self_attn(x, keys, values, self_mask, is_causal=self_mask is None)
+        x = self._residual(self.self_attn_layer_norm, x, attended)
+        if encoder_hidden_states is not None:
+            if cache is None:
+                encoder_kv = self.encoder_attn.keys_values(encoder_hidden_states)
+            else:
+                if cache.cross[index] is None:  # the encoder output is fixed during generation
+                    cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
+                encoder_kv = cache.cross[index]
+            attended = self.encoder_attn(x, *encoder_kv, encoder_mask)
+            x = self._residual(self.encoder_attn_layer_norm, x, attended)
+        hidden = feed_forward(self.fc1, self.fc2, x, self.activation_dropout, self.training)
+        return self._residual(self.final_layer_norm, x, hidden)
+
+
+class BartDecoder(nn.Module):
+    """Learned positions, embedding LayerNorm, post-LN layers, LM head tied to `embed_tokens`."""
+
+    def __init__(self, config: BartDecoderConfig, encoder_hidden_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.num_layers = config.layers
+        # no padding_idx: padded decoder inputs only follow <eos>, so nothing is ever predicted from them
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings + POSITION_OFFSET, config.d_model)
+        self.layernorm_embedding = nn.LayerNorm(config.d_model)
+        self.layers = nn.ModuleList(BartDecoderLayer(config, encoder_hidden_size)
+                                    for _ in range(config.layers))
+        normal_init_(self)
+
+    def cross_attention_parameter_names(self) -> list[str]:
+        """Names (relative to the decoder) of the cross-attention parameters; pretrained in Florence-2."""
+        return [name for name, _ in self.named_parameters() if ".encoder_attn" in name]
+
+    def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+                encoder_attention_mask: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """Target ids (B, T) -> float32 logits (B, T, V).
+
+        encoder_hidden_states (B, S, De) with encoder_attention_mask (B, S) (1 = token), or None for
+        text-only language modelling. With a cache, the T tokens follow the P = cache.length cached ones,
+        and the cache advances by T.
+        """
+        T = input_ids.shape[1]
+        past = 0 if cache is None else cache.length
+        positions = learned_positions(self.embed_positions, past, T, "the decoder input")
+        x = self.embed_tokens(input_ids) + positions  # (B, T, D)
+        x = F.dropout(self.layernorm_embedding(x), self.config.dropout, self.training)
+        # new token t sees cached positions 0..P+t; SDPA's is_causal aligns top-left, so P > 0 needs a mask
+        self_mask = None
+        if past > 0:
+            self_mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, P+T)
+        encoder_mask = None
+        if encoder_attention_mask is not None:
+            encoder_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
+        for index, layer in enumerate(self.layers):
+            x = layer(x, index, self_mask, encoder_hidden_states, encoder_mask, cache)
+        if cache is not None:
+            cache.length += T
+        logits = F.linear(x, self.embed_tokens.weight).float()  # tied LM head; (B, T, V)
+        return soft_cap(logits, self.config.final_logit_softcapping)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from florenz.config import option
 
+# Fields that say where and how to build, not what: a world is the same whatever their values.
+NON_CONTENT_FIELDS = ("out", "workers", "overwrite")
+
 
 @dataclass
 class WorldConfig:
@@ -13,4 +16,33 @@ class WorldConfig:
     samples: int = option(20000, "number of training images (each carries several annotations)")
     seed: int = option(0, "seed of everything random in the world")
     image_size: int = option(96, "side of the rendered images in pixels")
-    overwrite: bool = option(False, "replace a non-empty output directory")
+    coverage: str = option("paper", "task:language pairs in training, e.g. 'caption:en;translation:de,fr', "
+                                    "or a YAML/JSON file; 'paper' = caption:en,de;translation:de,fr,es,ru,zh")
+    max_objects: int = option(4, "most objects in a scene (scene complexity)")
+    captions_per_detail: int = option(2, "captions per training image, language and detail level "
+                                         "(short, detailed, paragraph), each from its own plan: paraphrases")
+    translations_per_language: int = option(1, "translation pairs per training image and target language")
+    test_samples: int = option(500, "samples per language in each test set (UC, ST, SC)")
+    benchmark_samples: int = option(200, "images per language in each world benchmark")
+    caption_references: int = option(3, "references per image and language in the six-language caption "
+                                        "benchmark (XM3600-like)")
+    caption_en_references: int = option(5, "references per image in the English caption benchmark "
+                                           "(COCO-like)")
+    corpus_sentences: int = option(20000, "lines per language in the text-only corpus for LM pre-training")
+    vocab_size: int = option(2048, "most entries of the BPE tokenizer, special tokens included")
+    shard_size: int = option(1000, "samples per shard")
+    workers: int = option(0, "worker processes; 0 = all CPU cores")
+    overwrite: bool = option(False, "replace an existing world in --out (files that are not the world's are "
+                                    "never touched)")
+
+    def __post_init__(self) -> None:
+        at_least = {"samples": 1, "image_size": 16, "max_objects": 1, "captions_per_detail": 1,
+                    "translations_per_language": 1, "test_samples": 1, "benchmark_samples": 1,
+                    "caption_references": 1, "caption_en_references": 1, "corpus_sentences": 1,
+                    "vocab_size": 300, "shard_size": 1, "workers": 0}
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")
+        if self.max_objects > 9:
+            raise ValueError(f"max_objects is {self.max_objects}; a scene holds at most 9 objects "
+                             "(one per cell of a 3x3 grid)")

@@ -134,3 +134,17 @@ class ModelConfig:
         if self.vision.projection_dim != self.encoder.d_model:
             raise ValueError(f"vision.projection_dim ({self.vision.projection_dim}) must equal "
                              f"encoder.d_model ({self.encoder.d_model})")
+
+
+@dataclass
+class PrepareConfig:
+    """`florenz prepare`: initial checkpoints of the paper's sizes from local Florence-2 / Gemma-2 weights."""
+
+    florence: tuple[str, ...] = option(
+        help="local Florence-2 checkpoint directories (base and/or large; transformers-native or original "
+             "layout, with tokenizer.json), comma-separated")
+    gemma: tuple[str, ...] = option(
+        help="local Gemma-2 checkpoint directories (2b and/or 9b, with tokenizer.json), comma-separated")
+    out: str = option("runs/pretrained", "output root: one checkpoint directory per prepared size")
+    dtype: Literal["float32", "bfloat16"] = option("float32", "dtype of the written weights")
+    overwrite: bool = option(False, "replace checkpoint directories that already exist")

@@ -1,0 +1,238 @@
+"""Training-step speed of the models: forward + backward tokens/s and MFU; prints tables and writes JSON.
+
+    python benchmarks/model_throughput.py                   # all cores, fp32 and bf16 autocast
+    python benchmarks/model_throughput.py --threads 1 --steps 3
+
+Measured in one run:
+1. the machine's matmul peak in float32 and bfloat16: best of several 2048² products on the threads used;
+2. three ladder sizes (Florenz models, vision tower frozen by the paper's policy) at world lengths;
+3. transformers' `Gemma2ForCausalLM` beside our `Gemma2Decoder` on the same config (d 384, 8 layers,
+   vocab 8192, batch 8 × 64 tokens), text-only, steps interleaved; the ratio ours/theirs should be ≥ 1.
+MFU = FLOPs of one step counted by `torch.utils.flop_counter` (forward and backward) / step time / the
+peak of the step's dtype. Step time is the median over the measured steps. Compare ratios within one run,
+never absolute times from different runs or machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from transformers import Gemma2Config, Gemma2ForCausalLM
+
+from florenz.model.accounting import apply_freezing, count_parameters, forward_flops
+from florenz.model.config import Gemma2DecoderConfig
+from florenz.model.decoder_gemma2 import Gemma2Decoder
+from florenz.model.florenz import FlorenzModel
+from florenz.model.sizes import get_size
+
+LADDER_SIZES = ("world-s", "world-m", "world-m-gemma")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+aten = torch.ops.aten
+
+
+def _cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None,
+                       **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# torch's FLOP counter knows the GPU fused-attention kernels but not the CPU one
+CPU_ATTENTION_FLOPS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa,
+                       aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward}
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 8) -> float:
+    """Best FLOP/s of `repeats` (size × size) @ (size × size) products."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    a @ b  # warm-up: thread pool and kernel selection
+    best = float("inf")
+    for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        _synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _autocast(dtype: torch.dtype, device: torch.device):
+    return nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
+
+
+def _train_step(forward: Callable[[], torch.Tensor], labels: torch.Tensor, model: torch.nn.Module,
+                dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+    """One forward + cross-entropy + backward; gradients are dropped each step (no optimizer)."""
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        with _autocast(dtype, device):
+            logits = forward()  # (B, T, V) float32
+        F.cross_entropy(logits.flatten(0, 1), labels.flatten()).backward()
+    return step
+
+
+def _step_flops(step: Callable[[], None]) -> int:
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def _step_seconds(steps: list[Callable[[], None]], repeats: int, device: torch.device) -> list[float]:
+    """Median seconds of each step function, run interleaved (one of each per round) after a warm-up round."""
+    times: list[list[float]] = [[] for _ in steps]
+    for round_index in range(repeats + 1):
+        for step, samples in zip(steps, times):
+            _synchronize(device)
+            started = time.perf_counter()
+            step()
+            _synchronize(device)
+            if round_index:  # the first round warms up allocator and kernels
+                samples.append(time.perf_counter() - started)
+    return [statistics.median(samples) for samples in times]
+
+
+def bench_ladder_size(name: str, batch: int, prompt: int, target: int, dtype_name: str, repeats: int,
+                      peaks: dict[str, float], device: torch.device) -> dict:
+    """Forward + backward speed of one ladder size under the paper's freezing policy."""
+    config = get_size(name)
+    torch.manual_seed(0)
+    model = FlorenzModel(config).to(device)
+    apply_freezing(model)
+    model.train()
+    V = config.decoder.vocab_size
+    pixel_values = torch.randn(batch, 3, config.image_size, config.image_size, device=device)
+    input_ids = torch.randint(4, V, (batch, prompt), device=device)
+    decoder_input_ids = torch.randint(4, V, (batch, target), device=device)
+    labels = torch.randint(4, V, (batch, target), device=device)
+    step = _train_step(lambda: model(pixel_values, input_ids, torch.ones_like(input_ids), decoder_input_ids),
+                       labels, model, DTYPES[dtype_name], device)
+    flops = _step_flops(step)
+    (seconds,) = _step_seconds([step], repeats, device)
+    total, trainable = count_parameters(model)
+    return {"size": name, "dtype": dtype_name, "P": total, "Pt": trainable, "batch": batch,
+            "prompt_tokens": prompt, "target_tokens": target, "step_seconds": round(seconds, 4),
+            "samples_per_second": round(batch / seconds, 1),
+            "tokens_per_second": round(batch * target / seconds), "step_flops": flops,
+            "analytic_forward_flops": forward_flops(config, None, prompt, target) * batch,
+            "mfu": round(flops / seconds / peaks[dtype_name], 4)}
+
+
+def _gemma_configs() -> tuple[Gemma2Config, Gemma2DecoderConfig]:
+    """The comparison config of dependencies.md: 20.5M parameters, d 384, 8 layers, vocab 8192."""
+    shape = dict(vocab_size=8192, hidden_size=384, intermediate_size=1536, num_hidden_layers=8,
+                 num_attention_heads=6, num_key_value_heads=2, head_dim=64, query_pre_attn_scalar=64,
+                 sliding_window=4096, max_position_embeddings=512)
+    return Gemma2Config(**shape, attn_implementation="eager"), Gemma2DecoderConfig(**shape)
+
+
+def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, peaks: dict[str, float],
+                     device: torch.device) -> dict:
+    """transformers' Gemma-2 against ours on the same weights, text-only, steps interleaved."""
+    hf_config, our_config = _gemma_configs()
+    torch.manual_seed(0)
+    theirs = Gemma2ForCausalLM(hf_config).to(device).train()
+    ours = Gemma2Decoder(our_config, encoder_hidden_size=hf_config.hidden_size).to(device).train()
+    weights = {name.removeprefix("model."): tensor for name, tensor in theirs.state_dict().items()
+               if name != "lm_head.weight"}  # the head is tied to the embedding in both
+    missing, unexpected = ours.load_state_dict(weights, strict=False)
+    assert not unexpected and all("encoder_attn" in name or "encoder_attention" in name for name in missing)
+    input_ids = torch.randint(0, hf_config.vocab_size, (batch, tokens), device=device)
+    labels = torch.randint(0, hf_config.vocab_size, (batch, tokens), device=device)
+    with torch.no_grad():
+        difference = (theirs(input_ids).logits.float() - ours(input_ids)).abs().max().item()
+    dtype = DTYPES[dtype_name]
+    steps = [_train_step(lambda: theirs(input_ids).logits.float(), labels, theirs, dtype, device),
+             _train_step(lambda: ours(input_ids), labels, ours, dtype, device)]
+    flops = [_step_flops(step) for step in steps]
+    hf_seconds, our_seconds = _step_seconds(steps, repeats, device)
+    return {"dtype": dtype_name, "batch": batch, "tokens": tokens, "P": count_parameters(theirs)[0],
+            "max_logit_difference_fp32": difference,
+            "transformers_tokens_per_second": round(batch * tokens / hf_seconds),
+            "florenz_tokens_per_second": round(batch * tokens / our_seconds),
+            "transformers_mfu": round(flops[0] / hf_seconds / peaks[dtype_name], 4),
+            "florenz_mfu": round(flops[1] / our_seconds / peaks[dtype_name], 4),
+            "ratio": round(hf_seconds / our_seconds, 3)}
+
+
+def _hardware(device: torch.device, threads: int) -> dict:
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "cpu": cpu,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
+            "threads": threads}
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = [max(len(column), *(len(str(row[column])) for row in rows)) for column in columns]
+    print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(str(row[column]).rjust(width) for column, width in zip(columns, widths)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads")
+    parser.add_argument("--steps", type=int, default=5, help="measured steps per configuration")
+    parser.add_argument("--batch", type=int, default=16, help="batch of the ladder sizes")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="cpu or cuda")
+    parser.add_argument("--json", default="benchmarks/results/model_throughput.json",
+                        help="where to write results")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    peaks = {name: matmul_peak(dtype, device) for name, dtype in DTYPES.items()}
+    hardware = _hardware(device, args.threads)
+    versions = {name: version(name) for name in ("florenz", "torch", "transformers")} | {
+        "python": sys.version.split()[0]}
+    print(f"hardware: {hardware}\nversions: {versions}")
+    print("matmul peak (2048²): "
+          + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items()))
+
+    # world lengths: a 24-token prompt after the image tokens, 32 target tokens
+    ladder = [bench_ladder_size(name, args.batch, 24, 32, dtype, args.steps, peaks, device)
+              for name in LADDER_SIZES for dtype in DTYPES]
+    print("\nforward + backward, vision tower frozen (paper's policy):")
+    _print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
+                          "mfu"])
+
+    gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device) for dtype in DTYPES]
+    print("\nGemma-2 decoder, d 384, 8 layers, vocab 8192, batch 8 x 64, forward + backward "
+          "(ratio = ours/theirs):")
+    _print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
+                         "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
+
+    result = {"benchmark": "model_throughput", "date": time.strftime("%Y-%m-%d"), "hardware": hardware,
+              "versions": versions, "matmul_peak_flops": peaks, "ladder": ladder,
+              "gemma2_vs_transformers": gemma}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

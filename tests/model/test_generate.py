@@ -1,0 +1,159 @@
+"""generate(): against transformers' generate, hand-computed greedy/beam results, and cache vs no cache."""
+
+import math
+import types
+
+import pytest
+import torch
+import transformers
+
+from florenz.errors import FlorenzError
+from florenz.model.config import (
+    BartDecoderConfig,
+    EncoderConfig,
+    Gemma2DecoderConfig,
+    ModelConfig,
+    VisionConfig,
+)
+from florenz.model.convert_gemma2 import load_gemma2
+from florenz.model.florenz import FlorenzModel
+from florenz.model.generate import generate
+
+SPECIAL_IDS = dict(decoder_start_token_id=1, eos_token_id=1, pad_token_id=0)
+
+
+class TextOnly(torch.nn.Module):
+    """A model whose encoder gives nothing: generation is the decoder's language model alone."""
+
+    def __init__(self, decoder, eos_token_id=1):
+        super().__init__()
+        self.decoder = decoder
+        self.config = types.SimpleNamespace(**{**SPECIAL_IDS, "eos_token_id": eos_token_id})
+
+    def encode(self, pixel_values, input_ids, attention_mask):
+        return None, None
+
+    def decode(self, decoder_input_ids, encoder_hidden, encoder_mask, cache=None):
+        return self.decoder(decoder_input_ids, encoder_hidden, encoder_mask, cache)
+
+
+class Bigram(torch.nn.Module):
+    """Next-token probabilities depend on the last token only, by a hand-written table; no cache needed."""
+
+    def __init__(self, table: dict[int, dict[int, float]], vocab_size=5):
+        super().__init__()
+        self.config = types.SimpleNamespace(**SPECIAL_IDS)
+        self.log_table = torch.full((vocab_size, vocab_size), -30.0)
+        for previous, row in table.items():
+            for token, probability in row.items():
+                self.log_table[previous, token] = math.log(probability)
+        self.decoder = types.SimpleNamespace(num_layers=1)
+        self.seen_inputs = []
+
+    def encode(self, pixel_values, input_ids, attention_mask):
+        return None, None
+
+    def decode(self, decoder_input_ids, encoder_hidden, encoder_mask, cache=None):
+        self.seen_inputs.append(decoder_input_ids.tolist())
+        if cache is not None:
+            cache.length += decoder_input_ids.shape[1]
+        return self.log_table[decoder_input_ids]  # (B, T, V)
+
+
+# start (1) -> a (3) 0.5, b (4) 0.4; a -> a 0.36, b 0.34, eos 0.30; b -> eos 0.9
+# greedy keeps taking a; beam search (K=2) finds "b <eos>": log(0.4 * 0.9) / 2 = -0.51 beats every other
+# hypothesis, e.g. "a b <eos>": log(0.5 * 0.34 * 0.9) / 3 = -0.63
+BIGRAM = {1: {3: 0.5, 4: 0.4, 1: 0.1}, 3: {3: 0.36, 4: 0.34, 1: 0.30}, 4: {1: 0.9, 3: 0.05, 4: 0.05}}
+
+
+def test_greedy_and_beam_search_give_the_hand_computed_continuations():
+    model = Bigram(BIGRAM)
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    assert generate(model, None, prompt, prompt, max_new_tokens=4) == [[3, 3, 3, 3]]
+    assert generate(model, None, prompt, prompt, max_new_tokens=4, num_beams=2) == [[4]]
+    # a bigram "a a" is banned after the first "a a" with n=2: greedy takes b, then eos
+    assert generate(model, None, prompt, prompt, max_new_tokens=4, no_repeat_ngram_size=2) == [[3, 3, 4]]
+
+
+def test_forced_prefix_follows_the_start_token_and_is_not_returned():
+    model = Bigram(BIGRAM)
+    prompt = torch.zeros(2, 1, dtype=torch.long)
+    result = generate(model, None, prompt, prompt, max_new_tokens=3, prefix_ids=[2, 4], use_cache=True)
+    assert model.seen_inputs[0] == [[1, 2, 4], [1, 2, 4]]
+    assert result == [[], []]  # after "b" the table says <eos> at once
+
+
+def test_generate_restores_the_training_mode_and_rejects_bad_settings():
+    model = Bigram(BIGRAM).train()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    generate(model, None, prompt, prompt, max_new_tokens=2)
+    assert model.training
+    with pytest.raises(FlorenzError, match="num_beams"):
+        generate(model, None, prompt, prompt, max_new_tokens=2, num_beams=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma(tmp_path_factory):
+    """transformers' Gemma-2 and our decoder loaded from the same saved checkpoint."""
+    torch.manual_seed(0)
+    config = transformers.Gemma2Config(vocab_size=16, hidden_size=32, intermediate_size=64,
+                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                       head_dim=8, query_pre_attn_scalar=8, sliding_window=4)
+    hf = transformers.Gemma2ForCausalLM(config)
+    with torch.no_grad():
+        for parameter in hf.parameters():
+            parameter.normal_(0.0, 0.15)  # flat enough that <eos> (1, or 9) comes up within 12 tokens
+    directory = tmp_path_factory.mktemp("gemma2")
+    hf.save_pretrained(directory)
+    return hf.eval(), load_gemma2(directory, encoder_hidden_size=8).eval()
+
+
+@pytest.mark.parametrize(("num_beams", "no_repeat_ngram_size", "length_penalty", "eos"),
+                         [(1, 2, 1.0, 1), (4, 2, 1.0, 9), (3, 0, 0.5, 9), (2, 3, 2.0, 1)])
+def test_text_only_generation_matches_transformers_generate(tiny_gemma, num_beams, no_repeat_ngram_size,
+                                                             length_penalty, eos):
+    hf, decoder = tiny_gemma
+    prefix = [2, 5, 7]
+    settings = dict(max_new_tokens=12, num_beams=num_beams, no_repeat_ngram_size=no_repeat_ngram_size,
+                    length_penalty=length_penalty)
+    expected = hf.generate(torch.tensor([[1, *prefix]]), do_sample=False, early_stopping=True,
+                           eos_token_id=eos, pad_token_id=0, **settings)[0, 1 + len(prefix):].tolist()
+    expected = expected[:expected.index(eos)] if eos in expected else expected
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    assert generate(TextOnly(decoder, eos), None, prompt, prompt, prefix_ids=prefix, **settings) == [expected]
+
+
+NO_DROPOUT = dict(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
+VISION = VisionConfig(embed_dims=(8, 16), depths=(1, 1), num_heads=(1, 2), num_groups=(1, 2),
+                      patch_size=(7, 3), patch_stride=(4, 2), patch_padding=(3, 1),
+                      patch_prenorm=(False, True),
+                      window_size=3, drop_path_rate=0.0, projection_dim=32)
+ENCODER = EncoderConfig(vocab_size=50, d_model=32, layers=1, attention_heads=4, ffn_dim=64,
+                        max_position_embeddings=64, **NO_DROPOUT)
+DECODERS = {
+    "gemma2": Gemma2DecoderConfig(vocab_size=12, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                                  query_pre_attn_scalar=8, sliding_window=3, max_position_embeddings=64),
+    "bart": BartDecoderConfig(vocab_size=12, d_model=32, layers=2, attention_heads=4, ffn_dim=64,
+                              max_position_embeddings=64, **NO_DROPOUT),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DECODERS))
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_florenz_model_generation_with_cache_equals_generation_without(kind, num_beams):
+    torch.manual_seed(0)
+    model = FlorenzModel(ModelConfig(vision=VISION, encoder=ENCODER, decoder=DECODERS[kind], image_size=32))
+    with torch.no_grad():
+        for name, parameter in model.decoder.named_parameters():
+            if name.endswith("encoder_attn_gate"):
+                parameter.fill_(1.0)  # an open gate, so the image and prompt steer the Gemma decoder
+    pixels = torch.randn(3, 3, 32, 32)
+    prompt = torch.randint(3, 50, (3, 5))
+    mask = torch.ones(3, 5, dtype=torch.long)
+    mask[2, 3:] = 0
+    settings = dict(max_new_tokens=10, num_beams=num_beams, prefix_ids=[2, 7], no_repeat_ngram_size=3)
+    cached = generate(model, pixels, prompt, mask, use_cache=True, **settings)
+    recomputed = generate(model, pixels, prompt, mask, use_cache=False, **settings)
+    assert cached == recomputed
+    assert len(cached) == 3 and any(cached)

@@ -10,7 +10,7 @@ def test_help_lists_every_verb_group():
         assert verb.name.split()[0] in help_text
 
 
-def test_every_verb_has_help_with_defaults(capsys):
+def test_every_option_of_every_verb_shows_its_default(capsys):
     for verb in VERBS:
         try:
             main([*verb.name.split(), "--help"])
@@ -18,7 +18,10 @@ def test_every_verb_has_help_with_defaults(capsys):
             assert exit_.code == 0
         out = capsys.readouterr().out
         assert "--config" in out
-        assert "default" in out, f"florenz {verb.name} --help shows no defaults"
+        options = [" ".join(block.split()) for block in out.split("\n  --")[1:]]
+        for option in options:
+            if not option.startswith(("config", "help")):
+                assert "default:" in option or "required" in option, f"florenz {verb.name}: --{option}"
 
 
 def test_console_script_runs_help():

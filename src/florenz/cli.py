@@ -31,6 +31,23 @@ class Verb:
 VERBS = [
     Verb("world build", "florenz.world.config:WorldConfig", "florenz.world.build:build_world",
          "Write the embedded world: training shards, test splits, benchmarks, text corpus, tokenizer."),
+    Verb("train", "florenz.train.config:TrainConfig", "florenz.train.command:train_command",
+         "Train a model to a budget of seen samples (VLM or decoder LM); resumes its run directory."),
+    Verb("model list", "florenz.model.info:ModelListConfig", "florenz.model.info:list_models",
+         "Print the size ladder: parameters (P, Pt), layers, widths, decoder kind, image tokens, FLOPs."),
+    Verb("model info", "florenz.model.info:ModelInfoConfig", "florenz.model.info:model_info",
+         "Print one size: parameters and FLOPs per part, and its full config."),
+    Verb("prepare", "florenz.model.config:PrepareConfig", "florenz.model.prepare:prepare",
+         "Build initial checkpoints of the paper's sizes from local Florence-2 / Gemma-2 weights "
+         "(vocabulary remap, cross-attention inserted)."),
+    Verb("pretrain vision", "florenz.train.starting_points:VisionPretrainConfig",
+         "florenz.train.pretrain_vision:pretrain_vision",
+         "Pre-train a size's DaViT tower and image adapter on the world (dense scene attributes), once."),
+    Verb("pretrain decoder", "florenz.train.starting_points:DecoderPretrainConfig",
+         "florenz.train.pretrain_decoder:pretrain_decoder",
+         "Pre-train a size's decoder as a language model on the world's corpus (--langs en or all)."),
+    Verb("init", "florenz.train.starting_points:InitConfig", "florenz.train.init:init",
+         "Compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T."),
 ]
 
 

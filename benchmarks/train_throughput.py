@@ -1,0 +1,149 @@
+"""Training throughput of `florenz train` on the world: samples/s, tokens/s and MFU, data loading included.
+
+    python benchmarks/train_throughput.py                          # builds a small world in a temp dir
+    python benchmarks/train_throughput.py --data runs/world --steps 30 --threads 1
+
+Measured in one run, for three ladder sizes and both precisions:
+1. the machine's matmul peak in float32 and bfloat16 (best of several 2048² products on the threads used);
+2. loader-only samples/s: the trainer's own batch stream (shards -> balancing -> tokens -> pixels ->
+   padded batches), nothing else; it must be well above the training rate, or data is the bottleneck;
+3. training samples/s and tokens/s of `florenz.train.train` itself (prefetching loader, forward, loss,
+   backward, clipping, AdamW): the best of the logged 5-step rates after the first (warm-up) interval, as
+   other processes on a shared machine only ever slow a window down.
+MFU = model FLOPs per sample × samples/s / peak of the dtype. Model FLOPs per sample come from
+`florenz.model.accounting` at the batches' mean padded lengths: the frozen vision tower runs forward only
+(F_vision), the trained encoder and decoder forward and backward (3 × (F_encoder + F_decoder)).
+Compare ratios within one run, never absolute numbers from different runs or machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+from florenz.data.collate import IGNORE_INDEX
+from florenz.model.accounting import forward_flops_breakdown
+from florenz.model.sizes import get_size
+from florenz.train.build import build_steps
+from florenz.train.config import OptimConfig, TrainConfig
+from florenz.train.loop import train
+from florenz.train.metrics import read_metrics
+from florenz.world.build import build_world
+from florenz.world.config import WorldConfig
+
+LADDER_SIZES = ("world-xxs", "world-xs", "world-s")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 8) -> float:
+    """Best FLOP/s of a size² matmul in `dtype` on the current threads."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def loader_rate(config: TrainConfig, steps: int) -> tuple[float, float, float]:
+    """(samples/s of the batch stream alone in the calling thread, mean padded prompt and target lengths)."""
+    unthreaded = dataclasses.replace(config, loader=dataclasses.replace(config.loader, prefetch_steps=0))
+    batches = build_steps(unthreaded, get_size(config.size), None, config.batch_size, 0, 1)
+    next(batches)  # opens the first shard
+    prompt_lengths, target_lengths = [], []
+    start = time.perf_counter()
+    for _ in range(steps):
+        for batch in next(batches).micro_batches:
+            prompt_lengths.append(batch["input_ids"].shape[1])
+            target_lengths.append(batch["labels"].shape[1])
+            assert (batch["labels"] != IGNORE_INDEX).any()
+    rate = steps * config.batch_size / (time.perf_counter() - start)
+    batches.close()
+    return rate, statistics.mean(prompt_lengths), statistics.mean(target_lengths)
+
+
+def training_rate(config: TrainConfig) -> tuple[float, float]:
+    """(samples/s, tokens/s) of the fastest logged interval of a real run, after the first (warm-up)."""
+    train(config)
+    rows = read_metrics(Path(config.out) / "metrics.jsonl")[1:]
+    fastest = max(rows, key=lambda row: row["samples_per_s"])
+    return fastest["samples_per_s"], fastest["tokens_per_s"]
+
+
+def training_flops_per_sample(size: str, prompt_tokens: float, target_tokens: float) -> float:
+    parts = forward_flops_breakdown(get_size(size), prompt_tokens=round(prompt_tokens),
+                                    target_tokens=round(target_tokens))
+    return parts["vision"] + 3 * (parts["encoder"] + parts["decoder"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="", help="world directory; empty: build a 2,000-image world")
+    parser.add_argument("--sizes", default=",".join(LADDER_SIZES), help="ladder sizes, comma-separated")
+    parser.add_argument("--steps", type=int, default=25, help="optimizer steps per training measurement")
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per step")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
+    parser.add_argument("--out", default="benchmarks/results", help="directory of the JSON result")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    scratch = Path(tempfile.mkdtemp(prefix="florenz-train-bench-"))
+    data = Path(args.data) if args.data else build_world(WorldConfig(
+        out=str(scratch / "world"), samples=2000, test_samples=10, benchmark_samples=5, corpus_sentences=100))
+    peaks = {name: 0.0 for name in DTYPES}
+    rows = []
+    for size in args.sizes.split(","):
+        for precision in DTYPES:
+            peaks[precision] = max(peaks[precision], matmul_peak(DTYPES[precision]))  # best seen in the run
+            config = TrainConfig(data=str(data), out=str(scratch / f"{size}-{precision}"), size=size,
+                                 steps=args.steps, batch_size=args.batch_size, precision=precision,
+                                 save_every=0, log_every=5, optim=OptimConfig(warmup_steps=2))
+            loader_samples, prompt_tokens, target_tokens = loader_rate(config, max(5, args.steps // 2))
+            samples, tokens = training_rate(config)
+            flops = training_flops_per_sample(size, prompt_tokens, target_tokens)
+            rows.append({"size": size, "precision": precision, "train_samples_per_s": samples,
+                         "train_tokens_per_s": tokens, "loader_samples_per_s": loader_samples,
+                         "loader_headroom": loader_samples / samples, "flops_per_sample": flops,
+                         "mean_prompt_tokens": prompt_tokens,
+                         "mean_target_tokens": target_tokens})
+    for row in rows:  # against the best peak of the whole run
+        row["mfu"] = row["flops_per_sample"] * row["train_samples_per_s"] / peaks[row["precision"]]
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s, "
+          f"{torch.get_num_threads()} threads")
+    print(f"{'size':<10} {'prec':<5} {'train smp/s':>11} {'tok/s':>8} {'loader smp/s':>12} {'headroom':>8} "
+          f"{'MFU':>6}")
+    for row in rows:
+        print(f"{row['size']:<10} {row['precision']:<5} {row['train_samples_per_s']:>11.1f} "
+              f"{row['train_tokens_per_s']:>8.0f} {row['loader_samples_per_s']:>12.1f} "
+              f"{row['loader_headroom']:>7.1f}x {100 * row['mfu']:>5.1f}%")
+    result = {
+        "benchmark": "train_throughput", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
+                     "threads": torch.get_num_threads(), "load_average": os.getloadavg()},
+        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                     "florenz": version("florenz")},
+        "settings": {"steps": args.steps, "batch_size": args.batch_size, "data": str(data)},
+        "matmul_peak_flops": peaks, "rows": rows,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"train_throughput-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

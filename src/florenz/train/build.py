@@ -1,0 +1,138 @@
+"""Everything a run is built from: the model (fresh, from --init, or from a checkpoint) and its batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+from torch import nn
+
+from florenz.config import ConfigError
+from florenz.data.collate import EncodedSample, collate
+from florenz.data.coverage import DEFAULT_COVERAGE, parse_coverage
+from florenz.data.loader import (
+    AnnotationBalancer,
+    CorpusStream,
+    ShardStream,
+    Step,
+    encode_annotation,
+    encode_text_sample,
+    prefetch,
+    rank_steps,
+    target_distribution,
+)
+from florenz.data.shards import list_shards
+from florenz.data.tokenizer import load_tokenizer
+from florenz.errors import FlorenzError
+from florenz.model.accounting import apply_freezing
+from florenz.model.config import ModelConfig
+from florenz.model.florenz import FlorenzModel
+from florenz.model.sizes import get_size
+from florenz.train.config import TrainConfig
+from florenz.world.languages import LANGUAGES
+
+# Decoder parameters that only cross-attention uses; LM pre-training (no encoder) leaves them untouched.
+CROSS_ATTENTION_NAME_PARTS = ("encoder_attn", "post_encoder_attention_layernorm")
+
+
+def _set_image_size(model_config: ModelConfig, image_size: int) -> None:
+    if not image_size or image_size == model_config.image_size:
+        return
+    vision = model_config.vision
+    if image_size % vision.total_stride or image_size // vision.total_stride > vision.max_grid_side:
+        largest = vision.total_stride * vision.max_grid_side
+        raise ConfigError(f"--image-size {image_size} does not fit the vision tower: use a multiple of its "
+                          f"stride {vision.total_stride} of at most {largest}")
+    model_config.image_size = image_size
+
+
+def build_model(config: TrainConfig, checkpoint: Path | None, vocab_size: int) -> FlorenzModel:
+    """The model to train: from a resumable checkpoint, else from --init, else fresh from --size."""
+    source = checkpoint or (Path(config.init) if config.init else None)
+    if source is not None:
+        model = FlorenzModel.from_pretrained(source)
+        if checkpoint is None:
+            _set_image_size(model.config, config.image_size)
+    else:
+        model_config = get_size(config.size)
+        _set_image_size(model_config, config.image_size)
+        model = FlorenzModel(model_config)
+    model_vocab = min(model.config.encoder.vocab_size, model.config.decoder.vocab_size)
+    if vocab_size > model_vocab:
+        raise ConfigError(f"the tokenizer has {vocab_size} entries but the model's vocabulary has "
+                          f"{model_vocab}; use the tokenizer the model was built for (--loader.tokenizer) or "
+                          "a matching size")
+    return model
+
+
+def set_trainable(model: nn.Module, config: TrainConfig) -> nn.Module:
+    """Apply the freezing policy and return the module the optimizer and the wrapper work on."""
+    model.train()
+    if config.mode == "vlm":
+        apply_freezing(model, train_vision=config.train_vision)
+        return model
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("decoder.")
+                                 and not any(part in name for part in CROSS_ATTENTION_NAME_PARTS))
+    return model.decoder
+
+
+def _coverage_keys(config: TrainConfig) -> tuple[list[str], bool]:
+    """Training categories and whether they narrow the data on purpose (an explicit --loader.coverage)."""
+    if config.loader.coverage:
+        return list(parse_coverage(config.loader.coverage).keys()), True
+    manifest = Path(config.data) / "manifest.json"
+    if manifest.is_file():
+        coverage = json.loads(manifest.read_text(encoding="utf-8")).get("coverage")
+        if isinstance(coverage, dict):  # {task: [langs]}: the spec text form is "task:l1,l2;..."
+            coverage = ";".join(f"{task}:{','.join(langs)}" for task, langs in coverage.items())
+        if coverage:
+            return list(parse_coverage(coverage).keys()), False
+    return list(DEFAULT_COVERAGE.keys()), False
+
+
+def corpus_paths(config: TrainConfig) -> list[Path]:
+    requested = tuple(filter(None, map(str.strip, config.langs.split(","))))
+    langs = LANGUAGES if config.langs == "all" else requested
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if unknown or not langs:
+        raise ConfigError(f"--langs {config.langs!r}: unknown language(s) {unknown}; use 'all' or codes from "
+                          f"{', '.join(LANGUAGES)}")
+    paths = [Path(config.data) / "corpus" / f"{lang}.txt" for lang in langs]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FlorenzError(f"LM corpora {missing} do not exist; build the world (florenz world build) or "
+                           "choose other --langs")
+    return paths
+
+
+def build_steps(config: TrainConfig, model_config: ModelConfig, data_state: dict | None,
+                micro_batch_size: int, rank: int, world_size: int) -> Iterator[Step]:
+    """This rank's micro-batches per optimizer step, continuing from `data_state` (None: the start)."""
+    loader = config.loader
+    data_dir = Path(config.data)
+    tokenizer = load_tokenizer(loader.tokenizer or data_dir)
+    prompt_tokenizer = load_tokenizer(loader.prompt_tokenizer) if loader.prompt_tokenizer else tokenizer
+    if config.mode == "lm":
+        stream = CorpusStream(corpus_paths(config), config.seed, data_state)
+        encode = partial(encode_text_sample, tokenizer=tokenizer, max_target_tokens=loader.max_target_tokens)
+    else:
+        categories, narrowed = _coverage_keys(config)
+        balancer = AnnotationBalancer(target_distribution(loader.balance, categories), config.seed, narrowed)
+        stream = ShardStream(list_shards(data_dir / loader.split), balancer, config.seed, data_state)
+
+        def encode(item: tuple[bytes, dict]) -> EncodedSample:
+            return encode_annotation(item[0], item[1], model_config.image_size, tokenizer, prompt_tokenizer,
+                                     loader.max_prompt_tokens, loader.max_target_tokens)
+    batch_collate = partial(collate, prompt_pad_token_id=model_config.encoder.pad_token_id,
+                            decoder_start_token_id=model_config.decoder_start_token_id,
+                            target_pad_token_id=model_config.pad_token_id,
+                            pad_to_multiple_of=loader.pad_to_multiple)
+    steps = rank_steps(stream, encode, batch_collate, config.batch_size, micro_batch_size, rank, world_size)
+    return prefetch(steps, loader.prefetch_steps)
+
+
+def tokenizer_size(config: TrainConfig) -> int:
+    return load_tokenizer(config.loader.tokenizer or Path(config.data)).get_vocab_size()

@@ -1,0 +1,369 @@
+"""`florenz train`: one run, on one process or under torchrun, to a budget of seen samples.
+
+Reads top to bottom like nanoGPT's train.py: plan the budget → open the run directory (resume or start)
+→ model, freezing, wrapping, optimizer → batches → loop (forward, loss, backward, clip, step; NaN guard)
+→ checkpoints → the final model in the run directory. A WSD run also branches a cool-down off its
+stable phase for each extra budget and saves the cooled-down model in RUN_DIR/budget-<samples>/.
+
+Run directory: config.json + model.safetensors (the model, HF layout), train_config.json (this run's
+fully resolved TrainConfig; kept apart so that config.json stays a loadable model config),
+trainer_state.json, metrics.jsonl, checkpoints/step-N/ while running.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from florenz.config import ConfigError, to_dict
+from florenz.data.collate import IGNORE_INDEX
+from florenz.data.loader import Step
+from florenz.errors import FlorenzError
+from florenz.train import checkpoint as ckpt
+from florenz.train.build import build_model, build_steps, set_trainable, tokenizer_size
+from florenz.train.config import TrainConfig
+from florenz.train.distributed import (
+    Distributed,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    full_model_state,
+    full_optimizer_state,
+    init_distributed,
+    load_full_optimizer_state,
+    print0,
+    set_gradient_sync,
+    shutdown,
+    wrap_model,
+)
+from florenz.train.loss import micro_batch_objective, token_loss_sum
+from florenz.train.metrics import (
+    METRICS_FILE,
+    MetricsLog,
+    Throughput,
+    read_metrics,
+    truncate_metrics,
+    write_metrics,
+)
+from florenz.train.optim import build_optimizer, cooldown_steps, lr_factor, set_learning_rate
+
+TRAIN_CONFIG = "train_config.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Batch geometry and step counts of a run."""
+
+    micro_batch_size: int
+    accumulation: int
+    total_steps: int
+    budget_steps: dict[int, int]  # extra WSD budget (samples) -> its steps
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seen_samples: int
+    final_loss: float | None  # token-mean loss of the last step; None if nothing was trained now
+    resumed_from_step: int
+    already_finished: bool = False
+
+
+def plan_run(config: TrainConfig, world_size: int) -> Plan:
+    """Check the batch split and the schedule against the budget; every failure names the flag to change."""
+    batch, optim = config.batch_size, config.optim
+    if batch % world_size:
+        raise ConfigError(f"--batch-size {batch} is not divisible by the {world_size} processes; change one")
+    micro = config.micro_batch_size or batch // world_size
+    if (batch // world_size) % micro:
+        raise ConfigError(f"--micro-batch-size {micro} does not divide the {batch // world_size} samples per "
+                          f"process and step (--batch-size {batch} / {world_size} processes)")
+    total = config.steps or math.ceil(config.samples / batch)
+    budget_steps = {budget: math.ceil(budget / batch) for budget in sorted(config.budgets)}
+    if any(steps > total for steps in budget_steps.values()):
+        raise ConfigError(f"--budgets {list(config.budgets)} exceed the run's own budget of {total * batch} "
+                          f"samples; raise --samples to the largest budget")
+    for steps in [total, *budget_steps.values()]:
+        start = steps - cooldown_steps(steps, optim) if optim.schedule == "wsd" else steps
+        if optim.schedule != "constant" and optim.warmup_steps >= start:
+            raise ConfigError(f"--optim.warmup-steps {optim.warmup_steps} leaves no room in a {steps}-step "
+                              f"schedule; lower it or raise the budget")
+    budget_steps = {budget: steps for budget, steps in budget_steps.items() if steps < total}
+    return Plan(micro, batch // world_size // micro, total, budget_steps)
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast where the hardware computes bf16 natively; emulated bf16 (AVX2 CPUs) is slower."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return any(getattr(torch.cpu, probe, lambda: False)()
+               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+# Settings that change how a run is carried out, not what it computes: a resume may change them.
+OPERATIONAL_SETTINGS = ("out", "threads", "save_every", "keep_last", "log_every", "report_to",
+                        "loader.prefetch_steps")
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _check_run_dir(run_dir: Path, config: TrainConfig) -> None:
+    """A new run writes its config; an existing one must have been started with the same config."""
+    saved_path = run_dir / TRAIN_CONFIG
+    if saved_path.is_file():
+        saved, current = _flat(ckpt.read_json(saved_path)), _flat(to_dict(config))
+        changed = sorted(key for key in set(saved) | set(current)
+                         if key not in OPERATIONAL_SETTINGS and saved.get(key) != current.get(key))
+        if changed:
+            raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
+                              "rerun with its train_config.json (--config) or choose a new --out")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} is not empty and holds no {TRAIN_CONFIG}: it is not a run directory; "
+                          "choose a new or empty --out (nothing there was changed)")
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, distributed: Distributed,
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config, self.distributed, self.on_step = config, distributed, on_step
+        self.run_dir = Path(config.out)
+        self.plan = plan_run(config, distributed.world_size)
+        self.bf16 = use_bf16(config.precision, distributed.device)
+        self.last_checkpoint: Path | None = None
+
+    # --- set-up -------------------------------------------------------------------------------------
+
+    def _setup(self, checkpoint: Path | None) -> dict[str, Any] | None:
+        config, distributed = self.config, self.distributed
+        state = ckpt.read_trainer_state(checkpoint) if checkpoint else None
+        torch.manual_seed(config.seed)  # the same initial weights on every process
+        self.model = build_model(config, checkpoint, tokenizer_size(config)).to(distributed.device)
+        self.trainable = set_trainable(self.model, config)
+        self.wrapped = wrap_model(self.trainable, config.parallel, distributed)
+        self.sharded = distributed.enabled and config.parallel == "fsdp"
+        self.optimizer = build_optimizer(self.trainable, config.optim)
+        if state is None:
+            torch.manual_seed(config.seed + distributed.rank)  # dropout differs between processes
+        else:
+            load_full_optimizer_state(self.wrapped, self.optimizer,
+                                      ckpt.load_optimizer_state(checkpoint / ckpt.OPTIMIZER_STATE))
+            ckpt.set_rng_state(state["rng"][distributed.rank % len(state["rng"])])
+        self.data_state = None if state is None else state["data"]
+        self.steps: Iterator[Step] = self._batches(self.data_state)
+        return state
+
+    def _batches(self, data_state: dict | None) -> Iterator[Step]:
+        return build_steps(self.config, self.model.config, data_state, self.plan.micro_batch_size,
+                           self.distributed.rank, self.distributed.world_size)
+
+    # --- one optimizer step ---------------------------------------------------------------------------
+
+    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.config.mode == "lm":  # text only: the decoder without cross-attention
+            return self.wrapped(batch["decoder_input_ids"], None, None)
+        return self.wrapped(pixel_values=batch["pixel_values"], input_ids=batch["input_ids"],
+                            attention_mask=batch["attention_mask"],
+                            decoder_input_ids=batch["decoder_input_ids"])
+
+    def train_step(self, step: int, total_steps: int, batches: Step) -> dict[str, float]:
+        """Update `step` (0-based) of a `total_steps` schedule; no update at all if the loss is not finite."""
+        config, distributed = self.config, self.distributed
+        micro_batches = batches.micro_batches
+        local_targets = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro_batches)
+        local_prompts = sum(int(b["attention_mask"].sum()) for b in micro_batches if "attention_mask" in b)
+        (step_targets,) = all_reduce_sum([float(local_targets)], distributed)
+        lr = config.optim.lr * lr_factor(step, total_steps, config.optim)
+        set_learning_rate(self.optimizer, lr)
+        autocast = (torch.autocast(distributed.device.type, dtype=torch.bfloat16) if self.bf16
+                    else nullcontext())
+        local_loss_sum = 0.0
+        for index, batch in enumerate(micro_batches):
+            set_gradient_sync(self.wrapped, index == len(micro_batches) - 1)
+            batch = {key: value.to(distributed.device, non_blocking=True) for key, value in batch.items()}
+            with autocast:
+                logits = self._forward(batch)  # (B, T, V)
+            loss_sum, tokens = token_loss_sum(logits, batch["labels"])
+            micro_batch_objective(loss_sum, tokens, config.loss_reduction, int(step_targets),
+                                  len(micro_batches), distributed.world_size).backward()
+            local_loss_sum += loss_sum.item()
+        loss_sum, targets, prompts = all_reduce_sum([local_loss_sum, local_targets, local_prompts],
+                                                    distributed)
+        loss = loss_sum / targets
+        parameters = [p for p in self.trainable.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or math.inf)
+        grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            last = self.last_checkpoint or "none written yet"
+            raise FlorenzError(f"step {step + 1}: the loss is {loss} and the gradient norm {grad_norm}; "
+                               f"training stopped before this update, and the last checkpoint ({last}) is "
+                               f"intact. Lower --optim.lr, try --precision fp32, or check the data, then "
+                               f"rerun to resume")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": targets + prompts}
+
+    # --- saving ---------------------------------------------------------------------------------------
+
+    def _write_model(self) -> Callable[[Path], None]:
+        """A writer of the model's HF files, run on rank 0; gathers the shards first under FSDP."""
+        if not self.sharded:
+            return self.model.save_pretrained
+        state = full_model_state(self.model)  # collective: every rank takes part
+
+        def write(directory: Path) -> None:
+            plain = type(self.model)(self.model.config)
+            plain.load_state_dict(state)
+            plain.save_pretrained(directory)
+
+        return write
+
+    def _trainer_state(self, step: int, total_steps: int, finished: bool) -> dict[str, Any]:
+        return {"format": 1, "step": step, "seen_samples": step * self.config.batch_size,
+                "total_steps": total_steps, "global_batch_size": self.config.batch_size,
+                "schedule": self.config.optim.schedule, "finished": finished, "data": self.data_state,
+                "rng": all_gather_objects(ckpt.rng_state(), self.distributed)}
+
+    def save_checkpoint(self, step: int) -> None:
+        write_model = self._write_model()
+        optimizer_state = full_optimizer_state(self.wrapped, self.optimizer)
+        trainer_state = self._trainer_state(step, self.plan.total_steps, finished=False)
+        directory = self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step)
+        if self.distributed.is_main:
+            ckpt.write_checkpoint(directory, write_model, optimizer_state, trainer_state)
+            ckpt.prune_checkpoints(self.run_dir, self.config.keep_last)
+        self.last_checkpoint = directory
+        barrier(self.distributed)
+
+    # --- WSD budgets ----------------------------------------------------------------------------------
+
+    def _branch_budgets(self, step: int, log: MetricsLog | None) -> None:
+        """At a budget's cool-down start, train its cool-down, save it, and come back to the stable phase."""
+        for budget, budget_steps in self.plan.budget_steps.items():
+            directory = self.run_dir / f"budget-{budget}"
+            if budget_steps - cooldown_steps(budget_steps, self.config.optim) != step or directory.exists():
+                continue
+            snapshot = ({k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                        copy.deepcopy(self.optimizer.state_dict()), ckpt.rng_state(), self.data_state)
+            self.steps.close()
+            self.steps = self._batches(self.data_state)
+            rows = read_metrics(log.path) if log is not None else []
+            for branch_step in range(step, budget_steps):
+                batch = next(self.steps)
+                result = self.train_step(branch_step, budget_steps, batch)
+                self.data_state = batch.state
+                done = branch_step + 1
+                rows.append({"step": done, "seen_samples": done * self.config.batch_size,
+                             "loss": result["loss"], "lr": result["lr"], "grad_norm": result["grad_norm"]})
+            self._save_budget(directory, budget_steps, rows)
+            barrier(self.distributed)
+            print0(self.distributed, f"budget {budget}: cooled-down model in {directory} "
+                                     f"(final loss {rows[-1]['loss']:.4f})")
+            self.model.load_state_dict(snapshot[0])
+            self.optimizer.load_state_dict(snapshot[1])
+            ckpt.set_rng_state(snapshot[2])
+            self.data_state = snapshot[3]
+            self.steps.close()
+            self.steps = self._batches(self.data_state)
+
+    def _save_budget(self, directory: Path, steps: int, rows: list[dict[str, Any]]) -> None:
+        """A finished run directory for one budget: model, trainer state and the budget's own metrics."""
+        write_model = self._write_model()
+        state = self._trainer_state(steps, steps, finished=True)
+        if self.distributed.is_main:
+            def write(temporary: Path) -> None:
+                write_model(temporary)
+                write_metrics(temporary / METRICS_FILE, rows)
+                ckpt.write_json_atomically(temporary / ckpt.TRAINER_STATE, state)
+
+            ckpt.write_directory_atomically(directory, write)
+
+    # --- the run --------------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        config, distributed, plan = self.config, self.distributed, self.plan
+        final_state = self.run_dir / ckpt.TRAINER_STATE
+        _check_run_dir(self.run_dir, config)
+        if final_state.is_file() and ckpt.read_json(final_state).get("finished"):
+            state = ckpt.read_json(final_state)
+            print0(distributed, f"{self.run_dir} is finished ({state['step']} steps); nothing to do")
+            return TrainResult(self.run_dir, state["step"], state["seen_samples"], None, state["step"], True)
+        barrier(distributed)  # every rank has checked before rank 0 writes
+        if distributed.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.write_json_atomically(self.run_dir / TRAIN_CONFIG, to_dict(config))
+        checkpoints = ckpt.list_checkpoints(self.run_dir)
+        checkpoint = checkpoints[-1] if checkpoints else None
+        state = self._setup(checkpoint)
+        start = 0 if state is None else state["step"]
+        self.last_checkpoint = checkpoint
+        log = MetricsLog(self.run_dir, config.report_to) if distributed.is_main else None
+        if log is not None:
+            truncate_metrics(log.path, start)
+        print0(distributed, f"{f'resuming at step {start}' if start else 'starting'}: {plan.total_steps} "
+                            f"steps of {config.batch_size} samples ({distributed.world_size} process(es), "
+                            f"{plan.accumulation} micro-batch(es) of {plan.micro_batch_size}, "
+                            f"{'bf16' if self.bf16 else 'fp32'}) -> {self.run_dir}")
+        throughput = Throughput()
+        result: dict[str, float] = {}
+        try:
+            for step in range(start, plan.total_steps):
+                self._branch_budgets(step, log)
+                batch = next(self.steps)
+                result = self.train_step(step, plan.total_steps, batch)
+                self.data_state = batch.state
+                done = step + 1
+                throughput.add(config.batch_size, int(result["tokens"]))
+                row = {"step": done, "seen_samples": done * config.batch_size, "loss": result["loss"],
+                       "lr": result["lr"], "grad_norm": result["grad_norm"]}
+                if log is not None and (done % config.log_every == 0 or done == plan.total_steps):
+                    log.write({**row, **throughput.report(), "elapsed_s": throughput.elapsed})
+                if self.on_step is not None and distributed.is_main:
+                    self.on_step({**row, "total_steps": plan.total_steps})
+                if config.save_every and done % config.save_every == 0 and done < plan.total_steps:
+                    self.save_checkpoint(done)
+        finally:
+            self.steps.close()
+        self._finish(plan.total_steps)
+        return TrainResult(self.run_dir, plan.total_steps, plan.total_steps * config.batch_size,
+                           result.get("loss"), start)
+
+    def _finish(self, steps: int) -> None:
+        """The final model into the run directory; trainer_state.json (finished) goes last, as the marker."""
+        write_model = self._write_model()
+        state = self._trainer_state(steps, steps, finished=True)
+        if self.distributed.is_main:
+            write_model(self.run_dir)
+            ckpt.write_json_atomically(self.run_dir / ckpt.TRAINER_STATE, state)
+            ckpt.prune_checkpoints(self.run_dir, 0)
+        barrier(self.distributed)
+
+
+def train(config: TrainConfig, on_step: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train (or resume, or skip if finished) the run in `config.out`; `on_step` gets each step's metrics."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    distributed = init_distributed(config.device)
+    try:
+        return Trainer(config, distributed, on_step).run()
+    finally:
+        shutdown(distributed)

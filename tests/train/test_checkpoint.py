@@ -1,0 +1,97 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
+
+from florenz.train import checkpoint as ckpt
+
+
+def _model_and_optimizer(seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    model[0].bias.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    return model, optimizer
+
+
+def _steps(model, optimizer, count, seed):
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(count):
+        loss = model(torch.randn(5, 4, generator=generator)).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def test_optimizer_state_round_trips_through_safetensors_and_resumes_exactly(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    _steps(model, optimizer, 3, seed=1)
+    state = get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True))
+    ckpt.save_optimizer_state(state, tmp_path / "optimizer.safetensors")
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    _steps(model, optimizer, 2, seed=2)  # the uninterrupted continuation
+
+    resumed, resumed_optimizer = _model_and_optimizer(seed=9)
+    resumed.load_state_dict(weights)
+    loaded = ckpt.load_optimizer_state(tmp_path / "optimizer.safetensors")
+    options = StateDictOptions(full_state_dict=True)
+    set_optimizer_state_dict(resumed, resumed_optimizer, loaded, options=options)
+    _steps(resumed, resumed_optimizer, 2, seed=2)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name
+
+
+def test_optimizer_file_is_plain_safetensors_with_named_states(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    _steps(model, optimizer, 1, seed=0)
+    state = get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True))
+    ckpt.save_optimizer_state(state, tmp_path / "o.safetensors")
+    tensors = load_file(tmp_path / "o.safetensors")
+    assert "state/0.weight/exp_avg" in tensors and "state/2.bias/exp_avg_sq" in tensors
+    assert not any(key.startswith("state/0.bias/") for key in tensors)  # frozen: no state
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_untouched(tmp_path):
+    target = tmp_path / "step-00000001"
+    ckpt.write_directory_atomically(target, lambda d: (d / "a.txt").write_text("old"))
+
+    def crash(directory):
+        (directory / "a.txt").write_text("new, half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        ckpt.write_directory_atomically(target, crash)
+    assert (target / "a.txt").read_text() == "old"
+    ckpt.write_directory_atomically(target, lambda d: (d / "a.txt").write_text("new"))
+    assert (target / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
+
+
+def test_only_complete_checkpoints_are_listed_and_pruning_keeps_the_newest(tmp_path):
+    for step in (2, 4, 6):
+        ckpt.write_checkpoint(tmp_path / "checkpoints" / ckpt.checkpoint_name(step), lambda d: None, None,
+                              {"step": step})
+    (tmp_path / "checkpoints" / ".tmp-step-00000008").mkdir()  # a crashed write
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-00000002", "step-00000004",
+                                                                 "step-00000006"]
+    ckpt.prune_checkpoints(tmp_path, 2)
+    assert [json.loads((p / "trainer_state.json").read_text())["step"]
+            for p in ckpt.list_checkpoints(tmp_path)] == [4, 6]
+    ckpt.prune_checkpoints(tmp_path, 0)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_rng_state_round_trips():
+    torch.manual_seed(3)
+    saved = ckpt.rng_state()
+    expected = torch.rand(4)
+    torch.manual_seed(99)
+    ckpt.set_rng_state(json.loads(json.dumps(saved)))
+    assert torch.equal(torch.rand(4), expected)

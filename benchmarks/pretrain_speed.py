@@ -1,0 +1,112 @@
+"""Speed of the world's starting points: vision and decoder pre-training with their default recipes.
+
+    python benchmarks/pretrain_speed.py                          # builds a small world in a temporary dir
+    python benchmarks/pretrain_speed.py --world runs/world --sizes world-xxs,world-xs --threads 2
+
+For each size: `florenz pretrain vision` and `florenz pretrain decoder --langs all` with the default recipes
+(the budgets a study uses), timed end to end (rendering, probes and saving included), and the training
+samples/s each step reports. The target (issue 9): each takes at most 2 minutes on 2 cores for the two
+smallest ladder sizes. Also printed: the probe accuracies of the tower and the decoder's final LM loss.
+Compare ratios taken in one run, never absolute times from different runs or machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+from florenz.train.pretrain_decoder import pretrain_decoder
+from florenz.train.pretrain_vision import pretrain_vision
+from florenz.train.starting_points import DecoderPretrainConfig, VisionPretrainConfig
+from florenz.world.build import build_world
+from florenz.world.config import WorldConfig
+
+TARGET_SECONDS = 120
+
+
+def _hardware(threads: int) -> dict:
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
+            "threads": threads, "load_average": os.getloadavg()}
+
+
+def _timed(function, config) -> tuple[Path, float]:
+    started = time.perf_counter()
+    out = function(config)
+    return out, time.perf_counter() - started
+
+
+def bench_size(size: str, world: Path, scratch: Path) -> list[dict]:
+    vision_dir, vision_seconds = _timed(pretrain_vision, replace(
+        VisionPretrainConfig(), world=str(world), size=size, out=str(scratch / f"vision-{size}")))
+    vision = json.loads((vision_dir / "config.json").read_text())
+    pretrained, random = vision["probe"]["pretrained"], vision["probe"]["random"]
+    decoder_dir, decoder_seconds = _timed(pretrain_decoder, replace(
+        DecoderPretrainConfig(), world=str(world), size=size, langs="all",
+        out=str(scratch / f"decoder-{size}")))
+    decoder = json.loads((decoder_dir / "decoder_pretraining.json").read_text())
+    return [
+        {"size": size, "part": "vision", "samples": vision["pretraining"]["samples"],
+         "seconds": round(vision_seconds, 1), "train_samples_per_s": round(vision["samples_per_s"]),
+         "within_2_min": vision_seconds <= TARGET_SECONDS,
+         "result": f"probe colour {pretrained['colour']:.2f} (random {random['colour']:.2f}), shape "
+                   f"{pretrained['shape']:.2f} (random {random['shape']:.2f})"},
+        {"size": size, "part": "decoder", "samples": decoder["seen_samples"],
+         "seconds": round(decoder_seconds, 1),
+         "train_samples_per_s": round(decoder["seen_samples"] / decoder_seconds),
+         "within_2_min": decoder_seconds <= TARGET_SECONDS,
+         "result": f"final LM loss {decoder['final_loss']:.3f}"},
+    ]
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = [max(len(column), *(len(str(row[column])) for row in rows)) for column in columns]
+    print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(str(row[column]).rjust(width) for column, width in zip(columns, widths)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world", default="", help="a built world; empty: build a small one (64 px, 4,000 "
+                                                   "corpus lines per language) in a temporary directory")
+    parser.add_argument("--sizes", default="world-xxs,world-xs", help="comma-separated ladder sizes")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads")
+    parser.add_argument("--json", default="benchmarks/results/pretrain_speed.json",
+                        help="where to write results")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    hardware = _hardware(args.threads)
+    versions = {name: version(name) for name in ("florenz", "torch")} | {"python": sys.version.split()[0]}
+    print(f"hardware: {hardware}\nversions: {versions}")
+    with tempfile.TemporaryDirectory(prefix="florenz-pretrain-speed-") as scratch:
+        world = Path(args.world) if args.world else build_world(WorldConfig(
+            out=str(Path(scratch) / "world"), samples=200, image_size=64, test_samples=50,
+            benchmark_samples=10, corpus_sentences=4000, shard_size=200))
+        rows = [row for size in args.sizes.split(",") for row in bench_size(size, world, Path(scratch))]
+    print(f"\npre-training with the default recipes (target: at most {TARGET_SECONDS} s each):")
+    _print_table(rows, ["size", "part", "samples", "seconds", "train_samples_per_s", "within_2_min",
+                        "result"])
+    result = {"benchmark": "pretrain_speed", "date": time.strftime("%Y-%m-%d"), "hardware": hardware,
+              "versions": versions, "rows": rows}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

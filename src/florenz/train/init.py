@@ -1,0 +1,171 @@
+"""`florenz init`: compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T.
+
+The world's counterpart of `florenz prepare`: the paper starts every run from Florence-2's pre-trained DaViT
+and adapter (frozen), a freshly combined encoder, and a pre-trained decoder of some multilinguality. Here:
+- the model config is the decoder run's own (a ladder size);
+- `vision_tower.*` and the adapter (`image_position_embed.*`, `image_projection.*`, `image_proj_norm.*`) come
+  from a `florenz pretrain vision` checkpoint, `decoder.*` from a `florenz pretrain decoder` run, and the
+  encoder starts random (seeded); every key of each part must be there with its shape, or nothing is loaded;
+- the two parts must fit together: the same vision config and image side, the vision tower pre-trained on
+  images like the world's, and the decoder pre-trained with the world's tokenizer (the same ids).
+
+T, the paper's initial multilinguality, is the composed model's cross-entropy on the world's unseen-captioning
+test split before any VLM training; the losses on all three splits (UC, ST, SC) are written to
+`starting_point.json` beside `config.json` + `model.safetensors`, and printed.
+
+Layering: measuring T uses `florenz.eval.loss`, the one import here from a package to the right of `train`;
+composing starting points belongs after evaluation, so this module (and `starting_points`) could move to
+`florenz.study`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from florenz.config import ConfigError, from_dict
+from florenz.data.tokenizer import load_tokenizer
+from florenz.errors import FlorenzError
+from florenz.eval.loss import split_losses  # T is an evaluation (see the docstring's layering note)
+from florenz.model.accounting import VISION_MODULES
+from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
+from florenz.model.config import ModelConfig
+from florenz.train.checkpoint import write_directory_atomically
+from florenz.train.pretrain_decoder import read_decoder_metadata
+from florenz.train.pretrain_vision import read_vision_checkpoint
+from florenz.train.starting_points import (
+    STARTING_POINT,
+    InitConfig,
+    check_output_directory,
+    read_world,
+    vision_signature,
+)
+
+STARTING_POINT_TYPE = "florenz-starting-point"
+
+
+def _describe(signature: dict[str, Any]) -> str:
+    vision = signature["vision"]
+    return (f"DaViT widths {list(vision['embed_dims'])}, depths {list(vision['depths'])}, projection "
+            f"{vision['projection_dim']}, {signature['image_size']} px")
+
+
+def _check_parts(config: InitConfig, model_config: ModelConfig, vision_meta: dict[str, Any],
+                 decoder_meta: dict[str, Any], world_dir: Path) -> dict[str, Any]:
+    """FlorenzError naming both sides if the vision tower, the decoder and the world do not fit together."""
+    vision_side = {"vision": vision_meta.get("vision"), "image_size": vision_meta.get("image_size")}
+    decoder_side = json.loads(json.dumps(vision_signature(model_config)))  # tuples as lists, as in the file
+    if vision_side != decoder_side:
+        raise FlorenzError(
+            f"vision checkpoint {config.vision} was pre-trained for size {vision_meta.get('size')} "
+            f"({_describe(vision_side)}) but decoder run {config.decoder} is size {model_config.name} "
+            f"({_describe(decoder_side)}); pre-train the tower for it: `florenz pretrain vision --size "
+            f"{model_config.name}`")
+    world = read_world(world_dir)
+    seen = vision_meta["world"]
+    if (seen["image_size"], seen["max_objects"]) != (world.config["image_size"], world.config["max_objects"]):
+        raise FlorenzError(
+            f"vision checkpoint {config.vision} was pre-trained on world {seen['path']} "
+            f"({seen['image_size']} px, up to {seen['max_objects']} objects) but world {world.path} renders "
+            f"{world.config['image_size']} px scenes of up to {world.config['max_objects']} objects; "
+            f"pre-train the tower on {world.path}")
+    trained_with = decoder_meta["world"]
+    tokenizer_sha = world.tokenizer_sha256()
+    if trained_with["tokenizer_sha256"] != tokenizer_sha:
+        raise FlorenzError(
+            f"decoder run {config.decoder} was pre-trained with the tokenizer of world "
+            f"{trained_with['path']} ({trained_with['vocab_size']} entries, sha256 "
+            f"{trained_with['tokenizer_sha256'][:12]}) but world {world.path} has another vocabulary "
+            f"({load_tokenizer(world.path).get_vocab_size()} entries, sha256 {tokenizer_sha[:12]}): the same "
+            f"ids would mean other words. Pre-train the decoder on {world.path}")
+    return {"path": str(world.path), "manifest_sha256": world.manifest_sha256}
+
+
+def _part(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str,
+          part: str) -> None:
+    """FlorenzError listing missing, unexpected and wrongly shaped keys of one part against the model."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{key}: {tuple(tensors[key].shape)} vs model {tuple(expected[key].shape)}"
+              for key in sorted(set(expected) & set(tensors)) if tensors[key].shape != expected[key].shape]
+    if missing or unexpected or shapes:
+        found = (("missing", missing), ("unexpected", unexpected), ("wrong shapes", shapes))
+        problems = "; ".join(f"{label} ({len(keys)}): {', '.join(keys[:6])}" for label, keys in found if keys)
+        raise FlorenzError(f"{source} does not fit the {part} of the composed model: {problems}; it was "
+                           f"written for another model config")
+
+
+def compose(config: InitConfig) -> tuple[Any, dict[str, Any]]:
+    """The composed FlorenzModel (vision + adapter pre-trained, encoder random, decoder pre-trained) and a
+    description of its parts; raises before building anything if the parts do not fit together."""
+    from florenz.model.florenz import MODEL_TYPE, FlorenzModel
+
+    vision_meta, vision_tensors = read_vision_checkpoint(config.vision)
+    decoder_meta = read_decoder_metadata(config.decoder)
+    try:
+        model_config = from_dict(ModelConfig, read_config(config.decoder, MODEL_TYPE, FlorenzModel.__name__))
+    except ConfigError as error:
+        raise FlorenzError(f"{Path(config.decoder) / 'config.json'}: {error}") from None
+    world = _check_parts(config, model_config, vision_meta, decoder_meta,
+                         Path(config.world or decoder_meta["world"]["path"]))
+    decoder_tensors = {key: value for key, value in load_weights(config.decoder).items()
+                       if key.startswith("decoder.")}
+
+    torch.manual_seed(config.seed)
+    model = FlorenzModel(model_config)
+    aliases = tied_aliases(model)
+    state = {key: value for key, value in model.state_dict().items() if key not in aliases}
+    _part(vision_tensors, {k: v for k, v in state.items() if k.split(".", 1)[0] in VISION_MODULES},
+          f"vision checkpoint {config.vision}", "vision tower and adapter")
+    _part(decoder_tensors, {k: v for k, v in state.items() if k.startswith("decoder.")},
+          f"decoder run {config.decoder}", "decoder")
+    load_state_dict_strict(model, {**state, **vision_tensors, **decoder_tensors},
+                           f"{config.vision} + {config.decoder}")
+    parts = {
+        "world": world,
+        "vision": {"path": str(config.vision), "size": vision_meta["size"],
+                   "probe": vision_meta.get("probe")},
+        "decoder": {"path": str(config.decoder), "size": decoder_meta["size"], "langs": decoder_meta["langs"],
+                    "final_loss": decoder_meta.get("final_loss")},
+    }
+    return model, parts
+
+
+def read_starting_point(directory: str | Path) -> dict[str, Any]:
+    """starting_point.json of a composed checkpoint (its parts and initial losses)."""
+    path = Path(directory) / STARTING_POINT
+    if not path.is_file():
+        raise FlorenzError(f"{directory} is not a starting point (no {STARTING_POINT}); make one with "
+                           f"`florenz init --out {directory}`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def init(config: InitConfig) -> Path:
+    """Compose the starting point, measure its losses on UC/ST/SC, and write both to `config.out`."""
+    out = Path(config.out)
+    check_output_directory(out, STARTING_POINT, STARTING_POINT_TYPE, config.overwrite, "florenz init")
+    model, parts = compose(config)
+    losses = split_losses(model, parts["world"]["path"], max_samples_per_set=config.eval_samples,
+                          batch_size=config.batch_size)
+    record = {
+        "model_type": STARTING_POINT_TYPE,
+        "size": model.config.name,
+        "langs": parts["decoder"]["langs"],
+        **parts,
+        "seed": config.seed,
+        "eval_samples": config.eval_samples,
+        "T": losses["uc"],  # the paper's initial multilinguality: unseen-captioning loss before VLM training
+        "losses": losses,
+    }
+
+    def write(directory: Path) -> None:
+        model.save_pretrained(directory)
+        (directory / STARTING_POINT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    write_directory_atomically(out, write)
+    print(f"florenz init: {record['size']}, decoder on {','.join(record['langs'])}: T = {losses['uc']:.3f} "
+          f"(UC), ST {losses['st']:.3f}, SC {losses['sc']:.3f} -> {out}")
+    return out

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
+from florenz.data.world_build import build_world
 from florenz.train.pretrain_decoder import pretrain_decoder
 from florenz.train.pretrain_vision import pretrain_vision
 from florenz.train.starting_points import DecoderPretrainConfig, VisionPretrainConfig
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 
 TARGET_SECONDS = 120

@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 
 from florenz.data.collate import IGNORE_INDEX
+from florenz.data.world_build import build_world
 from florenz.model.accounting import forward_flops_breakdown
 from florenz.model.sizes import get_size
 from florenz.train.build import build_steps
 from florenz.train.config import OptimConfig, TrainConfig
 from florenz.train.loop import train
 from florenz.train.metrics import read_metrics
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 
 LADDER_SIZES = ("world-xxs", "world-xs", "world-s")

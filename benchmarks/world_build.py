@@ -26,7 +26,7 @@ from pathlib import Path
 
 from florenz.data.coverage import DEFAULT_COVERAGE
 from florenz.data.shards import ShardSample, shard_bytes
-from florenz.world.build import build_world
+from florenz.data.world_build import build_world
 from florenz.world.config import WorldConfig
 from florenz.world.samples import training_shard
 

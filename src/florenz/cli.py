@@ -29,7 +29,7 @@ class Verb:
 
 
 VERBS = [
-    Verb("world build", "florenz.world.config:WorldConfig", "florenz.world.build:build_world",
+    Verb("world build", "florenz.world.config:WorldConfig", "florenz.data.world_build:build_world",
          "Write the embedded world: training shards, test splits, benchmarks, text corpus, tokenizer."),
     Verb("train", "florenz.train.config:TrainConfig", "florenz.train.command:train_command",
          "Train a model to a budget of seen samples (VLM or decoder LM); resumes its run directory."),

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from florenz.world.build import build_world
+from florenz.data.world_build import build_world
 from florenz.world.config import WorldConfig
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
-from florenz.eval.loss import split_losses
 from florenz.model.florenz import FlorenzModel
 from florenz.train.config import LoaderConfig, OptimConfig, TrainConfig
 from florenz.train.init import init, read_starting_point
@@ -12,7 +12,7 @@ from florenz.train.loop import train
 from florenz.train.pretrain_decoder import pretrain_decoder
 from florenz.train.pretrain_vision import pretrain_vision
 from florenz.train.starting_points import DecoderPretrainConfig, InitConfig, VisionPretrainConfig
-from florenz.world.build import build_world
+from florenz.train.validate import split_losses
 from florenz.world.config import WorldConfig
 
 VISION_PREFIXES = ("vision_tower.", "image_position_embed.", "image_projection.", "image_proj_norm.")

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from florenz.config import ConfigError
 from florenz.data.shards import read_shard
 from florenz.data.tokenizer import encode_text, load_tokenizer
+from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
 from florenz.model.florenz import FlorenzModel
 from florenz.train.pretrain_decoder import pretrain_decoder
 from florenz.train.starting_points import DecoderPretrainConfig
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
 from florenz.model.checkpoint import load_state_dict_strict
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
 from florenz.train.pretrain_vision import cell_features, cell_labels, linear_probe_accuracy, pretrain_vision
 from florenz.train.starting_points import VisionPretrainConfig
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 from florenz.world.scene import Scene, SceneObject
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from florenz.data.world_build import build_world
 from florenz.model.florenz import FlorenzModel
 from florenz.train import init as init_module
 from florenz.train import pretrain_decoder as decoder_module
@@ -12,7 +13,6 @@ from florenz.train.starting_points import (
     VisionPretrainConfig,
     starting_point,
 )
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 
 

@@ -12,10 +12,6 @@ and adapter (frozen), a freshly combined encoder, and a pre-trained decoder of s
 T, the paper's initial multilinguality, is the composed model's cross-entropy on the world's unseen-captioning
 test split before any VLM training; the losses on all three splits (UC, ST, SC) are written to
 `starting_point.json` beside `config.json` + `model.safetensors`, and printed.
-
-Layering: measuring T uses `florenz.eval.loss`, the one import here from a package to the right of `train`;
-composing starting points belongs after evaluation, so this module (and `starting_points`) could move to
-`florenz.study`.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ import torch
 from florenz.config import ConfigError, from_dict
 from florenz.data.tokenizer import load_tokenizer
 from florenz.errors import FlorenzError
-from florenz.eval.loss import split_losses  # T is an evaluation (see the docstring's layering note)
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
 from florenz.model.config import ModelConfig
@@ -43,6 +38,7 @@ from florenz.train.starting_points import (
     read_world,
     vision_signature,
 )
+from florenz.train.validate import split_losses
 
 STARTING_POINT_TYPE = "florenz-starting-point"
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import florenz.world.build as build_module
+import florenz.data.world_build as build_module
 from florenz.cli import main as cli_main
 from florenz.config import ConfigError
 from florenz.data.shards import read_shard
 from florenz.data.tokenizer import encode_text, load_tokenizer
+from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
-from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 from florenz.world.languages import CAPTION_PREFIXES, DETAIL_LEVELS
 

@@ -8,11 +8,11 @@ from florenz.data.collate import image_to_tensor
 from florenz.data.prompts import build_prompt
 from florenz.data.shards import read_shard
 from florenz.data.tokenizer import load_tokenizer
+from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
-from florenz.eval.loss import split_losses
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
-from florenz.world.build import build_world
+from florenz.train.validate import split_losses
 from florenz.world.config import WorldConfig
 
 

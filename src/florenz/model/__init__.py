@@ -5,8 +5,7 @@ Public names are imported on first use (PEP 562), because importing a submodule 
 Add a public name as one line: "Name": "florenz.model.<module>".
 """
 
-import importlib
-from typing import Any
+from florenz.lazy import lazy_getattr
 
 _EXPORTS = {
     "apply_freezing": "florenz.model.accounting",
@@ -44,8 +43,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'florenz.model' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

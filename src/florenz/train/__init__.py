@@ -4,8 +4,7 @@ Public names are imported on first use (PEP 562): the CLI imports `florenz.train
 and must not pay for importing torch to print --help.
 """
 
-import importlib
-from typing import Any
+from florenz.lazy import lazy_getattr
 
 _EXPORTS = {
     "LoaderConfig": "florenz.train.config",
@@ -23,8 +22,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'florenz.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -16,16 +16,11 @@ never absolute times from different runs or machines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from importlib.metadata import version
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +32,8 @@ from florenz.model.config import Gemma2DecoderConfig
 from florenz.model.decoder_gemma2 import Gemma2Decoder
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
+
+from common import environment, matmul_peak, print_table, synchronize, write_result
 
 LADDER_SIZES = ("world-s", "world-m", "world-m-gemma")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -55,25 +52,6 @@ def _cpu_sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *arg
 # torch's FLOP counter knows the GPU fused-attention kernels but not the CPU one
 CPU_ATTENTION_FLOPS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa,
                        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward}
-
-
-def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 8) -> float:
-    """Best FLOP/s of `repeats` (size × size) @ (size × size) products."""
-    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
-    a @ b  # warm-up: thread pool and kernel selection
-    best = float("inf")
-    for _ in range(repeats):
-        _synchronize(device)
-        started = time.perf_counter()
-        a @ b
-        _synchronize(device)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def _autocast(dtype: torch.dtype, device: torch.device):
@@ -102,10 +80,10 @@ def _step_seconds(steps: list[Callable[[], None]], repeats: int, device: torch.d
     times: list[list[float]] = [[] for _ in steps]
     for round_index in range(repeats + 1):
         for step, samples in zip(steps, times):
-            _synchronize(device)
+            synchronize(device)
             started = time.perf_counter()
             step()
-            _synchronize(device)
+            synchronize(device)
             if round_index:  # the first round warms up allocator and kernels
                 samples.append(time.perf_counter() - started)
     return [statistics.median(samples) for samples in times]
@@ -174,24 +152,6 @@ def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, pea
             "ratio": round(hf_seconds / our_seconds, 3)}
 
 
-def _hardware(device: torch.device, threads: int) -> dict:
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "cpu": cpu,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
-            "threads": threads}
-
-
-def _print_table(rows: list[dict], columns: list[str]) -> None:
-    widths = [max(len(column), *(len(str(row[column])) for row in rows)) for column in columns]
-    print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(str(row[column]).rjust(width) for column, width in zip(columns, widths)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads")
@@ -206,10 +166,8 @@ def main() -> None:
     device = torch.device(args.device)
 
     peaks = {name: matmul_peak(dtype, device) for name, dtype in DTYPES.items()}
-    hardware = _hardware(device, args.threads)
-    versions = {name: version(name) for name in ("florenz", "torch", "transformers")} | {
-        "python": sys.version.split()[0]}
-    print(f"hardware: {hardware}\nversions: {versions}")
+    env = environment(args.threads, device, packages=["transformers"])
+    print(f"hardware: {env['hardware']}\nversions: {env['versions']}")
     print("matmul peak (2048²): "
           + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items()))
 
@@ -217,21 +175,17 @@ def main() -> None:
     ladder = [bench_ladder_size(name, args.batch, 24, 32, dtype, args.steps, peaks, device)
               for name in LADDER_SIZES for dtype in DTYPES]
     print("\nforward + backward, vision tower frozen (paper's policy):")
-    _print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
-                          "mfu"])
+    print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
+                         "mfu"])
 
     gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device) for dtype in DTYPES]
     print("\nGemma-2 decoder, d 384, 8 layers, vocab 8192, batch 8 x 64, forward + backward "
           "(ratio = ours/theirs):")
-    _print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
-                         "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
+    print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
+                        "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
 
-    result = {"benchmark": "model_throughput", "date": time.strftime("%Y-%m-%d"), "hardware": hardware,
-              "versions": versions, "matmul_peak_flops": peaks, "ladder": ladder,
-              "gemma2_vs_transformers": gemma}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    write_result(args.json, {"benchmark": "model_throughput", "date": time.strftime("%Y-%m-%d"), **env,
+                             "matmul_peak_flops": peaks, "ladder": ladder, "gemma2_vs_transformers": gemma})
 
 
 if __name__ == "__main__":

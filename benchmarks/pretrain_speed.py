@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import tempfile
 import time
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -31,17 +28,9 @@ from florenz.train.pretrain_vision import pretrain_vision
 from florenz.train.starting_points import DecoderPretrainConfig, VisionPretrainConfig
 from florenz.world.config import WorldConfig
 
+from common import environment, print_table, write_result
+
 TARGET_SECONDS = 120
-
-
-def _hardware(threads: int) -> dict:
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
-            "threads": threads, "load_average": os.getloadavg()}
 
 
 def _timed(function, config) -> tuple[Path, float]:
@@ -73,13 +62,6 @@ def bench_size(size: str, world: Path, scratch: Path) -> list[dict]:
     ]
 
 
-def _print_table(rows: list[dict], columns: list[str]) -> None:
-    widths = [max(len(column), *(len(str(row[column])) for row in rows)) for column in columns]
-    print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(str(row[column]).rjust(width) for column, width in zip(columns, widths)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", default="", help="a built world; empty: build a small one (64 px, 4,000 "
@@ -90,22 +72,17 @@ def main() -> None:
                         help="where to write results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    hardware = _hardware(args.threads)
-    versions = {name: version(name) for name in ("florenz", "torch")} | {"python": sys.version.split()[0]}
-    print(f"hardware: {hardware}\nversions: {versions}")
+    env = environment(args.threads)
+    print(f"hardware: {env['hardware']}\nversions: {env['versions']}")
     with tempfile.TemporaryDirectory(prefix="florenz-pretrain-speed-") as scratch:
         world = Path(args.world) if args.world else build_world(WorldConfig(
             out=str(Path(scratch) / "world"), samples=200, image_size=64, test_samples=50,
             benchmark_samples=10, corpus_sentences=4000, shard_size=200))
         rows = [row for size in args.sizes.split(",") for row in bench_size(size, world, Path(scratch))]
     print(f"\npre-training with the default recipes (target: at most {TARGET_SECONDS} s each):")
-    _print_table(rows, ["size", "part", "samples", "seconds", "train_samples_per_s", "within_2_min",
-                        "result"])
-    result = {"benchmark": "pretrain_speed", "date": time.strftime("%Y-%m-%d"), "hardware": hardware,
-              "versions": versions, "rows": rows}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    print_table(rows, ["size", "part", "samples", "seconds", "train_samples_per_s", "within_2_min", "result"])
+    write_result(args.json, {"benchmark": "pretrain_speed", "date": time.strftime("%Y-%m-%d"), **env,
+                             "rows": rows})
 
 
 if __name__ == "__main__":

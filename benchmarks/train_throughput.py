@@ -20,14 +20,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -42,19 +37,10 @@ from florenz.train.loop import train
 from florenz.train.metrics import read_metrics
 from florenz.world.config import WorldConfig
 
+from common import environment, matmul_peak, print_table, write_result
+
 LADDER_SIZES = ("world-xxs", "world-xs", "world-s")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 8) -> float:
-    """Best FLOP/s of a size² matmul in `dtype` on the current threads."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = max(best, 2 * size**3 / (time.perf_counter() - start))
-    return best
 
 
 def loader_rate(config: TrainConfig, steps: int) -> tuple[float, float, float]:
@@ -122,27 +108,18 @@ def main(argv: list[str] | None = None) -> None:
         row["mfu"] = row["flops_per_sample"] * row["train_samples_per_s"] / peaks[row["precision"]]
     print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s, "
           f"{torch.get_num_threads()} threads")
-    print(f"{'size':<10} {'prec':<5} {'train smp/s':>11} {'tok/s':>8} {'loader smp/s':>12} {'headroom':>8} "
-          f"{'MFU':>6}")
-    for row in rows:
-        print(f"{row['size']:<10} {row['precision']:<5} {row['train_samples_per_s']:>11.1f} "
-              f"{row['train_tokens_per_s']:>8.0f} {row['loader_samples_per_s']:>12.1f} "
-              f"{row['loader_headroom']:>7.1f}x {100 * row['mfu']:>5.1f}%")
-    result = {
+    print_table([{"size": row["size"], "prec": row["precision"],
+                  "train smp/s": round(row["train_samples_per_s"], 1),
+                  "tok/s": round(row["train_tokens_per_s"]),
+                  "loader smp/s": round(row["loader_samples_per_s"], 1),
+                  "headroom": f"{row['loader_headroom']:.1f}x", "MFU": f"{100 * row['mfu']:.1f}%"}
+                 for row in rows])
+    write_result(args.out, {
         "benchmark": "train_throughput", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
-                     "threads": torch.get_num_threads(), "load_average": os.getloadavg()},
-        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                     "florenz": version("florenz")},
+        **environment(torch.get_num_threads()),
         "settings": {"steps": args.steps, "batch_size": args.batch_size, "data": str(data)},
         "matmul_peak_flops": peaks, "rows": rows,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"train_throughput-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    })
 
 
 if __name__ == "__main__":

@@ -13,15 +13,11 @@ costs in one process (making and writing its shard), which bounds what N cores c
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 
 from florenz.data.coverage import DEFAULT_COVERAGE
@@ -29,6 +25,8 @@ from florenz.data.shards import ShardSample, shard_bytes
 from florenz.data.world_build import build_world
 from florenz.world.config import WorldConfig
 from florenz.world.samples import training_shard
+
+from common import environment, print_table, write_result
 
 
 def _timed_build(config: WorldConfig) -> tuple[float, int]:
@@ -75,10 +73,7 @@ def main() -> None:
     result = {
         "benchmark": "world_build",
         "date": time.strftime("%Y-%m-%d"),
-        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
-        "versions": {name: version(name) for name in ("florenz", "numpy", "pillow", "tokenizers")}
-        | {"python": sys.version.split()[0]},
+        **environment(packages=["numpy", "pillow", "tokenizers"]),
         "workers": args.workers or "all",
         "image_size": args.image_size,
         "baseline": {"samples": args.baseline_samples, "seconds": round(small_seconds, 2)},
@@ -89,17 +84,15 @@ def main() -> None:
         "cpu_ms_per_training_sample": round(1000 * cpu_per_sample, 3),
         "cpu_bound_seconds_per_100k_training_samples_on_2_cores": round(100_000 * cpu_per_sample / 2, 1),
     }
-    print(f"{'build':<10}{'samples':>10}{'seconds':>10}")
-    print(f"{'baseline':<10}{args.baseline_samples:>10}{small_seconds:>10.1f}")
-    print(f"{'measured':<10}{args.samples:>10}{large_seconds:>10.1f}")
+    print_table([{"build": "baseline", "samples": args.baseline_samples, "seconds": round(small_seconds, 1)},
+                 {"build": "measured", "samples": args.samples, "seconds": round(large_seconds, 1)}])
     print(f"end to end: {result['end_to_end_samples_per_second']} samples/s; training shards alone: "
           f"{result['training_samples_per_second']} samples/s "
           f"({result['seconds_per_100k_training_samples']} s per 100k); "
           f"{large_bytes / 2**20:.0f} MiB written; load average {os.getloadavg()[0]:.1f}")
     print(f"one-process probe: {1000 * cpu_per_sample:.2f} CPU ms per training image, i.e. "
           f"{result['cpu_bound_seconds_per_100k_training_samples_on_2_cores']} s per 100k on 2 idle cores")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.json, result)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ install: $(BIN)/florenz
 demo: install
 	$(BIN)/florenz world build --out runs/world --overwrite
 
+# Everything, slow checks included (about 8 minutes on 2 cores); `make quicktest` skips the slow ones.
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "slow or not slow"
+
+quicktest: install
 	$(BIN)/pytest -q
 
-.PHONY: install demo test
+.PHONY: install demo test quicktest

@@ -83,9 +83,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
     parser.add_argument("--out", default="benchmarks/results", help="directory of the JSON result")
     args = parser.parse_args(argv)
+    if args.steps < 10:
+        parser.error("--steps must be at least 10: the first 5-step interval is the warm-up and is not timed")
     if args.threads:
         torch.set_num_threads(args.threads)
-    scratch = Path(tempfile.mkdtemp(prefix="florenz-train-bench-"))
+    with tempfile.TemporaryDirectory(prefix="florenz-train-bench-") as scratch:
+        _measure(args, Path(scratch))
+
+
+def _measure(args: argparse.Namespace, scratch: Path) -> None:
+    """Build (or reuse) a world in scratch, measure every size × precision, print and write the result."""
     data = Path(args.data) if args.data else build_world(WorldConfig(
         out=str(scratch / "world"), samples=2000, test_samples=10, benchmark_samples=5, corpus_sentences=100))
     peaks = {name: 0.0 for name in DTYPES}

@@ -126,3 +126,11 @@ def test_linear_probe_on_the_pretrained_tower_beats_the_random_tower_by_far(worl
     probe = json.loads((out / "config.json").read_text())["probe"]
     assert probe["pretrained"]["colour"] > probe["random"]["colour"] + 0.12
     assert probe["pretrained"]["shape"] > probe["random"]["shape"] + 0.12
+
+
+def test_a_tower_that_has_not_learned_colours_is_reported_with_the_fix(world, tmp_path, capsys):
+    pretrain_vision(tiny_recipe(world, tmp_path / "weak"))  # 64 images: colours at chance
+    accuracy = json.loads((tmp_path / "weak" / "config.json").read_text())["object_accuracy"]["colour"]
+    assert accuracy < 0.8
+    warning = capsys.readouterr().err
+    assert "warning" in warning and "--samples" in warning

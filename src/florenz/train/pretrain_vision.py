@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ def cell_labels(scene: Scene) -> np.ndarray:
         labels[row * GRID_CELLS + column] = [values.index(getattr(obj, name))
                                              for name, values in ATTRIBUTES.items()]
     return labels
+
+# Dense colour accuracy below which a finished pre-training is reported as too weak to help the VLM.
+WEAK_TOWER_COLOUR_ACCURACY = 0.8
 
 
 def cell_features(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -305,4 +309,9 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
           f"probe colour/shape of the largest object "
           f"{probe['pretrained']['colour']:.2f}/{probe['pretrained']['shape']:.2f} (random tower "
           f"{probe['random']['colour']:.2f}/{probe['random']['shape']:.2f}) -> {out}")
+    colour_accuracy = meta["object_accuracy"]["colour"]
+    if colour_accuracy < WEAK_TOWER_COLOUR_ACCURACY:  # seen: world-xxs needs ~128k images, 32k leaves chance
+        print(f"florenz pretrain vision: warning: the tower names only {colour_accuracy:.0%} of object "
+              f"colours on fresh scenes; it would starve the VLM of the image. Raise --samples (e.g. "
+              f"{4 * total_steps * config.batch_size}) and rerun with --overwrite", file=sys.stderr)
     return out

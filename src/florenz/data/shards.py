@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from florenz.errors import FlorenzError
+from florenz.files import write_atomically
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 REQUIRED_ANNOTATION_KEYS = ("task", "lang", "target")
@@ -62,13 +62,7 @@ def shard_bytes(samples: Iterable[ShardSample]) -> bytes:
 
 def write_shard(path: str | Path, samples: Iterable[ShardSample]) -> Path:
     """Write a shard atomically: a crash leaves at most `path.tmp`, never a truncated `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = shard_bytes(samples)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(payload)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(path, shard_bytes(samples))
 
 
 def _check_annotations(annotations: object, where: str) -> list[dict]:

@@ -14,7 +14,6 @@ and finished training shards are kept; the result is byte-identical to an uninte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ from florenz.data.prompts import build_prompt
 from florenz.data.shards import ShardSample, read_shard, write_shard
 from florenz.data.tokenizer import train_tokenizer
 from florenz.errors import FlorenzError
+from florenz.files import read_json, sha256_of_file, write_atomically
 from florenz.world.config import NON_CONTENT_FIELDS, WorldConfig
 from florenz.world.languages import DETAIL_LEVELS, LANGUAGES
 from florenz.world.samples import (
@@ -53,6 +53,7 @@ from florenz.world.samples import (
 MANIFEST = "manifest.json"
 IN_PROGRESS = "build-in-progress.json"  # present from the start of a build until its manifest is written
 FORMAT = "florenz-world/1"
+_UNREADABLE_FIX = "delete it, or choose another --out"
 
 
 # --- the output directory -------------------------------------------------------------------------------
@@ -96,12 +97,12 @@ def _prepare_out(out: Path, config: dict, overwrite: bool) -> dict[str, str]:
         out.mkdir(parents=True, exist_ok=True)
         return {}
     if (out / MANIFEST).is_file():
-        previous = _read_json(out / MANIFEST)
+        previous = read_json(out / MANIFEST, _UNREADABLE_FIX)
         if not overwrite:
             raise FlorenzError(f"{out} already holds a world; pass --overwrite to rebuild it (only the "
                                "world's own files are replaced) or choose another --out")
     elif (out / IN_PROGRESS).is_file():
-        previous = _read_json(out / IN_PROGRESS)
+        previous = read_json(out / IN_PROGRESS, _UNREADABLE_FIX)
         if _content(previous.get("config", {})) != _content(config) and not overwrite:
             raise FlorenzError(f"{out} holds an unfinished world built with other settings; rerun with the "
                                "same flags to finish it, or pass --overwrite to start it over")
@@ -116,28 +117,6 @@ def _prepare_out(out: Path, config: dict, overwrite: bool) -> dict[str, str]:
             if path.parent.name == "train" and path.suffix == ".tar"}
     _remove_world(out, keep=frozenset(keep))
     return {str(path): sha for path, sha in keep.items()}
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FlorenzError(f"{path} is unreadable ({error}); delete it, or choose another --out") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- jobs run in worker processes -----------------------------------------------------------------------
@@ -192,7 +171,7 @@ def _run_job(job: _Job) -> _Result:
     config = job.config
     if job.kind == "train":
         shard = int(job.name)
-        if job.keep_sha256 is not None and job.keep_sha256 in ("", _sha256(Path(job.path))):
+        if job.keep_sha256 is not None and job.keep_sha256 in ("", sha256_of_file(Path(job.path))):
             try:
                 return _summarise(list(read_shard(job.path)))
             except FlorenzError:
@@ -217,7 +196,7 @@ def _run_job(job: _Job) -> _Result:
         _write_samples(out / "bench" / job.name, samples, config.shard_size)
         return _summarise(samples)
     lines = corpus_lines(config.seed, job.name, config.corpus_sentences, config.max_objects, _SHARED)
-    _write_atomic(out / "corpus" / f"{job.name}.txt", "".join(line + "\n" for line in lines))
+    write_atomically(out / "corpus" / f"{job.name}.txt", "".join(line + "\n" for line in lines))
     no_keys = np.zeros(0, np.uint64)
     return _Result(Counter({job.name: len(lines)}), len(lines), no_keys, no_keys, lines)
 
@@ -278,7 +257,7 @@ def build_world(config: WorldConfig) -> Path:
     config = replace(config, coverage=str(coverage), workers=config.workers or _cpu_count())
     out = Path(config.out)
     keep = _prepare_out(out, to_dict(config), config.overwrite)
-    _write_atomic(out / IN_PROGRESS, json.dumps({"format": FORMAT, "config": to_dict(config)}, indent=1))
+    write_atomically(out / IN_PROGRESS, json.dumps({"format": FORMAT, "config": to_dict(config)}, indent=1))
 
     shards = range((config.samples + config.shard_size - 1) // config.shard_size)
     train_jobs = [_Job(config, "train", str(shard), path=str(out / "train" / f"{shard:06d}.tar"))
@@ -293,7 +272,7 @@ def build_world(config: WorldConfig) -> Path:
                       "corpus")
 
     tokenizer = train_tokenizer(_tokenizer_texts(out, corpus), config.vocab_size)
-    _write_atomic(out / "tokenizer.json", tokenizer.to_str(pretty=True))
+    write_atomically(out / "tokenizer.json", tokenizer.to_str(pretty=True))
 
     counts = {"train": _counts(train)}
     counts |= {"/".join(filter(None, (job.kind, job.name, job.lang))): _counts([result])
@@ -311,10 +290,10 @@ def build_world(config: WorldConfig) -> Path:
         "counts": counts,
         "config": to_dict(config),
         "versions": _versions(),
-        "files": {str(path.relative_to(out)): _sha256(path) for path in _world_files(out)
+        "files": {str(path.relative_to(out)): sha256_of_file(path) for path in _world_files(out)
                   if path.name not in (MANIFEST, IN_PROGRESS)},
     }
-    _write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    write_atomically(out / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     (out / IN_PROGRESS).unlink()
     print(f"florenz world build: wrote {out} ({config.samples} training images, "
           f"{len(manifest['files'])} files) in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -21,7 +21,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from florenz import files
 from florenz.errors import FlorenzError
+from florenz.files import write_atomically
 
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.safetensors"
@@ -70,12 +72,7 @@ def write_directory_atomically(final: Path, write: Callable[[Path], None]) -> No
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write a JSON file through a temporary file and a rename."""
-    temporary = path.parent / f"{_TMP_PREFIX}{path.name}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 # --- optimizer state ----------------------------------------------------------------------------------
@@ -162,11 +159,7 @@ def write_checkpoint(directory: Path, write_model: Callable[[Path], None],
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FlorenzError(f"{path} is unreadable ({error}); delete it (or its checkpoint) to start that "
-                           "part again") from None
+    return files.read_json(path, "delete it (or its checkpoint) to start that part again")
 
 
 def read_trainer_state(directory: Path) -> dict[str, Any]:

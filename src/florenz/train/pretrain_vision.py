@@ -46,6 +46,7 @@ from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
 from florenz.train.checkpoint import write_directory_atomically
 from florenz.train.config import OptimConfig
+from florenz.train.distributed import pick_device
 from florenz.train.loop import use_bf16
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
 from florenz.train.starting_points import (
@@ -224,10 +225,6 @@ def read_vision_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[
 
 # --- the run ---------------------------------------------------------------------------------------------
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def pretrain_vision(config: VisionPretrainConfig) -> Path:
     """Pre-train the tower and adapter of `config.size` on `config.world`; write them to `config.out`."""
     from florenz.model.florenz import FlorenzModel
@@ -240,7 +237,7 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
     if config.warmup_steps >= total_steps:
         raise ConfigError(f"--warmup-steps {config.warmup_steps} leaves no room in a {total_steps}-step run; "
                           f"lower it or raise --samples")
-    device = _device()
+    device = pick_device("auto")
     bf16 = use_bf16(config.precision, device)
 
     torch.manual_seed(config.seed)  # vision tower and adapter are built first: equal signatures, equal init

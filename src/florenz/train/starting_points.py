@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from florenz.config import ConfigError, option, to_dict
 from florenz.errors import FlorenzError
+from florenz.files import sha256_of_file
 from florenz.model.config import ModelConfig
 from florenz.model.sizes import get_size
 from florenz.world.languages import LANGUAGES
@@ -146,7 +147,7 @@ class WorldInfo:
 def file_sha256(path: Path) -> str:
     if not path.is_file():
         raise FlorenzError(f"{path} does not exist; rebuild the world with `florenz world build`")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_of_file(path)
 
 
 def read_world(world_dir: str | Path) -> WorldInfo:

@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from florenz.data.world_build import build_world
-from florenz.train.pretrain_decoder import pretrain_decoder
-from florenz.train.pretrain_vision import pretrain_vision
-from florenz.train.starting_points import DecoderPretrainConfig, VisionPretrainConfig
+from florenz.pretrain.config import DecoderPretrainConfig, VisionPretrainConfig
+from florenz.pretrain.decoder import pretrain_decoder
+from florenz.pretrain.vision import pretrain_vision
 from florenz.world.config import WorldConfig
 
 from common import environment, print_table, write_result

@@ -1,4 +1,4 @@
-"""Model configuration: the vision tower, the prompt encoder and one of two decoder kinds.
+"""Model configuration (vision tower, prompt encoder, one of two decoder kinds) and the model verbs' configs.
 
 Field names follow the upstream Hugging Face configs (Florence-2's DaViT/BART, Gemma-2) so that a size's
 entry in `sizes.py` can be checked against its upstream `config.json` by eye. No torch import here.
@@ -134,6 +134,20 @@ class ModelConfig:
         if self.vision.projection_dim != self.encoder.d_model:
             raise ValueError(f"vision.projection_dim ({self.vision.projection_dim}) must equal "
                              f"encoder.d_model ({self.encoder.d_model})")
+
+
+# --- the model verbs' configs (beside the model's, as every package keeps its verbs' configs in config.py)
+
+@dataclass
+class ModelListConfig:
+    """`florenz model list` takes no options."""
+
+
+@dataclass
+class ModelInfoConfig:
+    name: str = option(help="size name from `florenz model list`", positional=True)
+    prompt_tokens: int = option(128, "prompt length for the FLOPs (the paper measures at 128)")
+    target_tokens: int = option(128, "target length for the FLOPs (the paper measures at 128)")
 
 
 @dataclass

@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from florenz.model.cache import KVCache
-from florenz.model.config import BartDecoderConfig
-from florenz.model.encoder import (
+from florenz.model.bart import (
     POSITION_OFFSET,
     BartAttention,
     feed_forward,
     learned_positions,
     normal_init_,
 )
+from florenz.model.cache import KVCache
+from florenz.model.config import BartDecoderConfig
 
 
 def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:

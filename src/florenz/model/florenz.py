@@ -17,6 +17,7 @@ from torch import nn
 
 from florenz.config import ConfigError, from_dict, to_dict
 from florenz.errors import FlorenzError
+from florenz.model.bart import normal_init_
 from florenz.model.cache import KVCache
 from florenz.model.checkpoint import (
     DEFAULT_MAX_SHARD_BYTES,
@@ -29,7 +30,7 @@ from florenz.model.config import ModelConfig
 from florenz.model.davit import DaViT
 from florenz.model.decoder_bart import BartDecoder
 from florenz.model.decoder_gemma2 import Gemma2Decoder
-from florenz.model.encoder import BartEncoder, normal_init_
+from florenz.model.encoder import BartEncoder
 
 DECODERS = {"bart": BartDecoder, "gemma2": Gemma2Decoder}
 MODEL_TYPE = "florenz"

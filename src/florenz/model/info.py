@@ -8,29 +8,16 @@ one sample at the paper's measurement lengths (128 prompt and 128 target tokens)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-from florenz.config import option, to_dict
+from florenz.config import to_dict
 from florenz.model.accounting import (
     forward_flops,
     forward_flops_breakdown,
     parameter_breakdown,
     parameter_counts,
 )
-from florenz.model.config import Gemma2DecoderConfig, ModelConfig
+from florenz.model.config import Gemma2DecoderConfig, ModelConfig, ModelInfoConfig, ModelListConfig
 from florenz.model.sizes import SIZES, get_size
-
-
-@dataclass
-class ModelListConfig:
-    """`florenz model list` takes no options."""
-
-
-@dataclass
-class ModelInfoConfig:
-    name: str = option(help="size name from `florenz model list`", positional=True)
-    prompt_tokens: int = option(128, "prompt length for the FLOPs (the paper measures at 128)")
-    target_tokens: int = option(128, "target length for the FLOPs (the paper measures at 128)")
 
 
 def format_count(value: float) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,56 +22,11 @@ from safetensors.torch import load_file, save_file
 
 from florenz import files
 from florenz.errors import FlorenzError
-from florenz.files import write_atomically
+from florenz.files import write_directory_atomically
 
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.safetensors"
 CHECKPOINTS = "checkpoints"
-_TMP_PREFIX = ".tmp-"
-
-
-# --- atomic directories -------------------------------------------------------------------------------
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        elif path.is_dir():
-            _fsync_directory(path)
-    _fsync_directory(directory)
-
-
-def write_directory_atomically(final: Path, write: Callable[[Path], None]) -> None:
-    """Let `write(tmp)` fill a temporary directory, fsync it, then rename it to `final` (replacing it)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.parent / f"{_TMP_PREFIX}{final.name}"
-    if temporary.exists():
-        shutil.rmtree(temporary)  # left by a crash: never a complete checkpoint
-    temporary.mkdir()
-    write(temporary)
-    _fsync_tree(temporary)
-    if final.exists():
-        replaced = final.parent / f"{_TMP_PREFIX}old-{final.name}"
-        os.replace(final, replaced)
-        os.replace(temporary, final)
-        shutil.rmtree(replaced)
-    else:
-        os.replace(temporary, final)
-    _fsync_directory(final.parent)  # make the rename itself durable
-
-
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON file through a temporary file and a rename."""
-    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 # --- optimizer state ----------------------------------------------------------------------------------

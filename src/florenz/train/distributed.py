@@ -24,7 +24,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from florenz.config import ConfigError
+from florenz.train.device import pick_device
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,6 @@ class Distributed:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a config error."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
 
 
 def init_distributed(device: str) -> Distributed:

@@ -26,9 +26,11 @@ from florenz.config import ConfigError, to_dict
 from florenz.data.collate import IGNORE_INDEX
 from florenz.data.loader import Step
 from florenz.errors import FlorenzError
+from florenz.files import write_directory_atomically, write_json_atomically
 from florenz.train import checkpoint as ckpt
 from florenz.train.build import build_model, build_steps, set_trainable, tokenizer_size
 from florenz.train.config import TrainConfig
+from florenz.train.device import use_bf16
 from florenz.train.distributed import (
     Distributed,
     all_gather_objects,
@@ -98,16 +100,6 @@ def plan_run(config: TrainConfig, world_size: int) -> Plan:
                               f"schedule; lower it or raise the budget")
     budget_steps = {budget: steps for budget, steps in budget_steps.items() if steps < total}
     return Plan(micro, batch // world_size // micro, total, budget_steps)
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast where the hardware computes bf16 natively; emulated bf16 (AVX2 CPUs) is slower."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return any(getattr(torch.cpu, probe, lambda: False)()
-               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 # Settings that change how a run is carried out, not what it computes: a resume may change them.
@@ -293,9 +285,9 @@ class Trainer:
             def write(temporary: Path) -> None:
                 write_model(temporary)
                 write_metrics(temporary / METRICS_FILE, rows)
-                ckpt.write_json_atomically(temporary / ckpt.TRAINER_STATE, state)
+                write_json_atomically(temporary / ckpt.TRAINER_STATE, state)
 
-            ckpt.write_directory_atomically(directory, write)
+            write_directory_atomically(directory, write)
 
     # --- the run --------------------------------------------------------------------------------------
 
@@ -310,7 +302,7 @@ class Trainer:
         barrier(distributed)  # every rank has checked before rank 0 writes
         if distributed.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.write_json_atomically(self.run_dir / TRAIN_CONFIG, to_dict(config))
+            write_json_atomically(self.run_dir / TRAIN_CONFIG, to_dict(config))
         checkpoints = ckpt.list_checkpoints(self.run_dir)
         checkpoint = checkpoints[-1] if checkpoints else None
         state = self._setup(checkpoint)
@@ -353,7 +345,7 @@ class Trainer:
         state = self._trainer_state(steps, steps, finished=True)
         if self.distributed.is_main:
             write_model(self.run_dir)
-            ckpt.write_json_atomically(self.run_dir / ckpt.TRAINER_STATE, state)
+            write_json_atomically(self.run_dir / ckpt.TRAINER_STATE, state)
             ckpt.prune_checkpoints(self.run_dir, 0)
         barrier(self.distributed)
 

@@ -10,9 +10,9 @@ from florenz.data.shards import read_shard
 from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
+from florenz.eval.losses import split_losses
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
-from florenz.train.validate import split_losses
 from florenz.world.config import WorldConfig
 
 

@@ -5,14 +5,11 @@ import pytest
 
 from florenz.data.world_build import build_world
 from florenz.model.florenz import FlorenzModel
-from florenz.train import init as init_module
-from florenz.train import pretrain_decoder as decoder_module
-from florenz.train import pretrain_vision as vision_module
-from florenz.train.starting_points import (
-    DecoderPretrainConfig,
-    VisionPretrainConfig,
-    starting_point,
-)
+from florenz.pretrain import compose as init_module
+from florenz.pretrain import decoder as decoder_module
+from florenz.pretrain import vision as vision_module
+from florenz.pretrain.config import DecoderPretrainConfig, VisionPretrainConfig
+from florenz.study.starting_points import starting_point
 from florenz.world.config import WorldConfig
 
 

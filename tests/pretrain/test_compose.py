@@ -5,14 +5,14 @@ from safetensors.torch import load_file
 
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
+from florenz.eval.losses import split_losses
 from florenz.model.florenz import FlorenzModel
+from florenz.pretrain.compose import init, read_starting_point
+from florenz.pretrain.config import DecoderPretrainConfig, InitConfig, VisionPretrainConfig
+from florenz.pretrain.decoder import pretrain_decoder
+from florenz.pretrain.vision import pretrain_vision
 from florenz.train.config import LoaderConfig, OptimConfig, TrainConfig
-from florenz.train.init import init, read_starting_point
 from florenz.train.loop import train
-from florenz.train.pretrain_decoder import pretrain_decoder
-from florenz.train.pretrain_vision import pretrain_vision
-from florenz.train.starting_points import DecoderPretrainConfig, InitConfig, VisionPretrainConfig
-from florenz.train.validate import split_losses
 from florenz.world.config import WorldConfig
 
 VISION_PREFIXES = ("vision_tower.", "image_position_embed.", "image_projection.", "image_proj_norm.")

@@ -10,8 +10,8 @@ from florenz.errors import FlorenzError
 from florenz.model.checkpoint import load_state_dict_strict
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
-from florenz.train.pretrain_vision import cell_features, cell_labels, linear_probe_accuracy, pretrain_vision
-from florenz.train.starting_points import VisionPretrainConfig
+from florenz.pretrain.config import VisionPretrainConfig
+from florenz.pretrain.vision import cell_features, cell_labels, linear_probe_accuracy, pretrain_vision
 from florenz.world.config import WorldConfig
 from florenz.world.scene import Scene, SceneObject
 

@@ -24,21 +24,16 @@ import torch
 
 from florenz.config import ConfigError, from_dict
 from florenz.data.tokenizer import load_tokenizer
+from florenz.data.world import read_world
 from florenz.errors import FlorenzError
+from florenz.eval.losses import split_losses
+from florenz.files import check_output_directory, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
 from florenz.model.config import ModelConfig
-from florenz.train.checkpoint import write_directory_atomically
-from florenz.train.pretrain_decoder import read_decoder_metadata
-from florenz.train.pretrain_vision import read_vision_checkpoint
-from florenz.train.starting_points import (
-    STARTING_POINT,
-    InitConfig,
-    check_output_directory,
-    read_world,
-    vision_signature,
-)
-from florenz.train.validate import split_losses
+from florenz.pretrain.config import STARTING_POINT, InitConfig, vision_signature
+from florenz.pretrain.decoder import read_decoder_metadata
+from florenz.pretrain.vision import read_vision_checkpoint
 
 STARTING_POINT_TYPE = "florenz-starting-point"
 

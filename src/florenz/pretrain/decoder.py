@@ -16,18 +16,14 @@ from typing import Any
 
 from florenz.config import to_dict
 from florenz.data.tokenizer import load_tokenizer
+from florenz.data.world import read_world
 from florenz.errors import FlorenzError
+from florenz.files import read_json, write_json_atomically
 from florenz.model.sizes import get_size
-from florenz.train.checkpoint import read_json, write_json_atomically
+from florenz.pretrain.config import DECODER_METADATA, DecoderPretrainConfig, corpus_languages
 from florenz.train.config import OptimConfig, TrainConfig
 from florenz.train.loop import train
 from florenz.train.metrics import METRICS_FILE, read_metrics
-from florenz.train.starting_points import (
-    DECODER_METADATA,
-    DecoderPretrainConfig,
-    corpus_languages,
-    read_world,
-)
 
 DECODER_MODEL_TYPE = "florenz-decoder-pretraining"
 
@@ -69,7 +65,7 @@ def read_decoder_metadata(run_dir: str | Path) -> dict[str, Any]:
         raise FlorenzError(f"{run_dir} is not a finished decoder pre-training run (no {DECODER_METADATA}); "
                            f"make one with `florenz pretrain decoder --out {run_dir}` (an interrupted one "
                            f"resumes)")
-    return read_json(path)
+    return read_json(path, f"rerun `florenz pretrain decoder --out {run_dir}` to write it again")
 
 
 def pretrain_decoder(config: DecoderPretrainConfig) -> Path:

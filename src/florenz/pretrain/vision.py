@@ -41,21 +41,15 @@ from torch import nn
 
 from florenz.config import ConfigError, to_dict
 from florenz.data.collate import image_to_tensor
+from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
+from florenz.files import check_output_directory, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
-from florenz.train.checkpoint import write_directory_atomically
+from florenz.pretrain.config import VisionPretrainConfig, vision_signature
 from florenz.train.config import OptimConfig
-from florenz.train.distributed import pick_device
-from florenz.train.loop import use_bf16
+from florenz.train.device import pick_device, use_bf16
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
-from florenz.train.starting_points import (
-    VisionPretrainConfig,
-    WorldInfo,
-    check_output_directory,
-    read_world,
-    vision_signature,
-)
 from florenz.world.render import render_scene
 from florenz.world.samples import stream_rng
 from florenz.world.scene import COLOURS, SHADES, SHAPES, SIZES, Scene, sample_scene

@@ -12,8 +12,8 @@ from florenz.data.tokenizer import encode_text, load_tokenizer
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
 from florenz.model.florenz import FlorenzModel
-from florenz.train.pretrain_decoder import pretrain_decoder
-from florenz.train.starting_points import DecoderPretrainConfig
+from florenz.pretrain.config import DecoderPretrainConfig
+from florenz.pretrain.decoder import pretrain_decoder
 from florenz.world.config import WorldConfig
 
 

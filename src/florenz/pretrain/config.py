@@ -1,0 +1,110 @@
+"""The configs of the three steps that make a starting point: `pretrain vision`, `pretrain decoder`, `init`.
+
+A starting point is a composed VLM checkpoint (`florenz init`) made of a pre-trained vision tower and adapter
+(`florenz pretrain vision`), a pre-trained decoder (`florenz pretrain decoder`) and a random encoder; the
+study caches them by content hash (florenz.study.starting_points).
+
+This module stays free of torch so that the CLI can build its flags from these configs quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from florenz.config import ConfigError, option, to_dict
+from florenz.model.config import ModelConfig
+from florenz.world.languages import LANGUAGES
+
+# The paper's two decoder kinds: near-monolingual like Florence-2's (A) and multilingual like Gemma-2's (B).
+VARIANTS = {"A": "en", "B": "all"}
+DECODER_METADATA = "decoder_pretraining.json"
+STARTING_POINT = "starting_point.json"
+
+
+# --- the steps' configs -----------------------------------------------------------------------------------
+
+@dataclass
+class VisionPretrainConfig:
+    """Pre-training of one size's vision tower and image adapter on a world."""
+
+    world: str = option("runs/world", "world directory (florenz world build): image size, scenes, seed")
+    size: str = option("world-xs", "model size from the ladder whose tower and adapter are pre-trained")
+    out: str = option("runs/vision", "output directory: config.json + model.safetensors")
+    samples: int = option(32000, "training budget in seen images")
+    batch_size: int = option(64, "images per optimizer step")
+    scenes: int = option(8192, "scenes rendered once and revisited over epochs (memory: scenes x 3 x side² "
+                               "float32)")
+    lr: float = option(3e-3, "peak learning rate (AdamW, warm-up then cosine to 0)")
+    weight_decay: float = option(0.05, "decoupled weight decay")
+    warmup_steps: int = option(30, "linear warm-up steps")
+    probe_scenes: int = option(2000, "fresh scenes for the linear probe: 3/4 fit the probe, 1/4 score it")
+    seed: int = option(0, "seed of the initial weights, the scene streams and the batch order")
+    precision: Literal["auto", "bf16", "fp32"] = option(
+        "auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where the hardware has native bf16")
+    overwrite: bool = option(False, "replace a vision checkpoint in --out (nothing else is replaced)")
+
+    def __post_init__(self) -> None:
+        at_least = {"samples": 1, "batch_size": 1, "scenes": 1, "probe_scenes": 8, "warmup_steps": 0}
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")
+        if self.lr <= 0:
+            raise ValueError(f"lr is {self.lr}; use a positive learning rate")
+
+
+@dataclass
+class DecoderPretrainConfig:
+    """Language-model pre-training of one size's decoder on a world's corpus."""
+
+    world: str = option("runs/world", "world directory (florenz world build) whose corpus/{lang}.txt is read")
+    size: str = option("world-xs", "model size from the ladder whose decoder is pre-trained")
+    langs: str = option("all", "corpus languages: 'en' (near-monolingual, like Florence-2's decoder), 'all' "
+                               "(multilingual, like Gemma-2's) or a list such as 'en,de'")
+    out: str = option("runs/decoder", "run directory (the trainer's layout); an unfinished one is resumed")
+    samples: int = option(8000, "training budget in corpus lines")
+    batch_size: int = option(32, "lines per optimizer step")
+    lr: float = option(1e-3, "peak learning rate (AdamW, warm-up then cosine to 0)")
+    warmup_steps: int = option(20, "linear warm-up steps")
+    seed: int = option(0, "seed of the initial weights and the line order")
+    precision: Literal["auto", "bf16", "fp32"] = option(
+        "auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where the hardware has native bf16")
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.batch_size < 1:
+            raise ValueError(f"samples ({self.samples}) and batch_size ({self.batch_size}) must be positive")
+
+
+def corpus_languages(langs: str) -> tuple[str, ...]:
+    """'all' or 'en,de' -> ('en', 'de'); ConfigError naming an unknown code."""
+    chosen = LANGUAGES if langs == "all" else tuple(lang.strip() for lang in langs.split(",") if lang.strip())
+    unknown = [lang for lang in chosen if lang not in LANGUAGES]
+    if unknown or not chosen:
+        raise ConfigError(f"--langs {langs!r}: unknown or no language(s) {unknown}; use 'all' or codes from "
+                          f"{', '.join(LANGUAGES)}")
+    return chosen
+
+
+@dataclass
+class InitConfig:
+    """Composition of an initial VLM checkpoint (a starting point) and its initial losses."""
+
+    vision: str = option(help="vision checkpoint directory (florenz pretrain vision)")
+    decoder: str = option(help="decoder pre-training run directory (florenz pretrain decoder)")
+    out: str = option("runs/init", "output directory: config.json, model.safetensors, starting_point.json")
+    world: str = option("", "world whose test splits give T and whose tokenizer the decoder must share; "
+                            "empty: the world the decoder was pre-trained on")
+    seed: int = option(0, "seed of the parts that start random (the encoder)")
+    eval_samples: int = option(0, "samples per test set used for T; 0: all of them")
+    batch_size: int = option(32, "samples per forward pass while measuring T")
+    overwrite: bool = option(False, "replace an existing starting point in --out (nothing else is replaced)")
+
+    def __post_init__(self) -> None:
+        if self.eval_samples < 0 or self.batch_size < 1:
+            raise ValueError(f"eval_samples ({self.eval_samples}) must be >= 0 and batch_size "
+                             f"({self.batch_size}) >= 1")
+
+
+def vision_signature(config: ModelConfig) -> dict[str, Any]:
+    """Everything the vision tower and adapter depend on: two sizes with equal signatures share a tower."""
+    return {"vision": to_dict(config.vision), "image_size": config.image_size}

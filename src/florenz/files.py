@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from florenz.errors import FlorenzError
 
 _TMP_PREFIX = ".tmp-"  # staging directories of write_directory_atomically
+LOCK_SUFFIX = ".florenz-lock"  # flock'ed by the process writing a directory; names it (pid, host, verb)
 
 
 def write_atomically(path: str | Path, data: bytes | str) -> Path:
@@ -104,3 +110,78 @@ def check_output_directory(out: Path, marker: str, expected: str, overwrite: boo
     if not overwrite:
         raise FlorenzError(f"{out} already holds an output of `{verb}`; pass --overwrite to replace it or "
                            f"choose another --out (nothing there was changed)")
+
+
+def _describe_owner(owner: dict[str, Any]) -> str:
+    started = owner.get("started")
+    since = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+             if isinstance(started, (int, float)) else "?")
+    return (f"`florenz {owner.get('verb', '?')}` (pid {owner.get('pid', '?')} on {owner.get('host', '?')}, "
+            f"since {since})")
+
+
+def _read_owner(handle: IO[str]) -> dict[str, Any]:
+    handle.seek(0)
+    try:
+        owner = json.loads(handle.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def lock_path(directory: str | Path) -> Path:
+    """The lock file of `directory`: beside it, so it survives the directory being replaced atomically."""
+    directory = Path(directory)
+    return directory.parent / f".{directory.name}{LOCK_SUFFIX}"
+
+
+@contextmanager
+def owned_directory(directory: str | Path, verb: str) -> Iterator[Path]:
+    """Own `directory` for this process while the body runs, so two processes never write one output.
+
+    Use it around everything a verb writes into its --out, after validating the inputs:
+
+        with owned_directory(config.out, "world build") as out:
+            ...check what out holds, then write into it (or replace it with write_directory_atomically)...
+
+    It holds an exclusive flock on `lock_path(directory)`, a file beside the directory (so it may be replaced
+    whole) naming the owner: pid, host, verb. It creates the parent, not the directory. A second process on
+    the same directory gets a FlorenzError naming the owner. The kernel drops a flock when its process dies,
+    however it dies, so a lock file left by a dead process is stale: it is named in a warning on stderr and
+    taken over. On exit the lock file is removed. Under torchrun, one rank holds it.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise FlorenzError(f"{directory} is a file, not a directory; choose another --out")
+    lock = lock_path(directory)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the body's lifetime
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _read_owner(handle)
+                handle.close()
+                raise FlorenzError(
+                    f"{directory} is in use by {_describe_owner(owner)}; wait for it to finish or stop "
+                    f"it, or choose another --out (nothing there was changed; the lock is {lock})") from None
+            if os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+            handle.close()  # the previous owner removed the file we locked: lock the new one
+    except OSError as error:
+        raise FlorenzError(f"cannot create {lock} ({error.strerror}); choose a writable --out") from None
+    stale = _read_owner(handle)
+    if stale:
+        print(f"florenz {verb}: warning: taking over {directory} from {_describe_owner(stale)}, which is no "
+              f"longer running (stale lock {lock})", file=sys.stderr, flush=True)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "verb": verb,
+                             "started": time.time()}))
+    handle.flush()
+    try:
+        yield directory
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking: a waiter that locked this inode sees it is gone
+        handle.close()

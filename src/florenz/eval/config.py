@@ -1,0 +1,97 @@
+"""Configuration of the evaluation verbs (torch-free, so `florenz --help` stays fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from florenz.config import option
+from florenz.world.languages import check_language
+
+EVAL_TASKS = ("world", "multi30k", "commute", "xm3600", "coco", "docci", "paragraphs")
+
+
+@dataclass
+class GenerationConfig:
+    """Every decoding setting, written out: the reference inherited several silently (§6.2, §9.2.8)."""
+
+    beam: int = option(1, "beams of beam search; 1 is greedy decoding (paper: 4)")
+    max_new_tokens: int = option(128, "most tokens generated after the start token and prefix (paper: 128)")
+    no_repeat_ngram_size: int = option(0, "ban any token that repeats an n-gram of this size; 0: off (the "
+                                          "paper's checkpoints inherited 3 from their generation config)")
+    length_penalty: float = option(1.0, "beam hypotheses score sum(log p) / length ** this (paper: 1.0)")
+    use_cache: bool = option(True, "KV cache for the decoder's self-attention (the paper's Gemma decoders "
+                                   "could not use one); --no-use-cache recomputes every step")
+    batch_size: int = option(32, "inputs per generation batch (paper: 8)")
+    max_prompt_tokens: int = option(128, "prompt tokens kept, <bos>/<eos> included (as in training)")
+    prefix_set: Literal["world", "paper"] = option(
+        "world", "decoder prefixes: 'paper' = the paper's six phrases; 'world' = the same but Russian "
+                 "'На картинке', because the world's participle agrees with the noun that follows")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto: cuda when available, else cpu")
+    threads: int = option(0, "CPU threads (torch.set_num_threads); 0: torch's default")
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError(f"generation.beam ({self.beam}), generation.max_new_tokens "
+                             f"({self.max_new_tokens}) and generation.batch_size ({self.batch_size}) must "
+                             "be at least 1")
+        if self.no_repeat_ngram_size < 0 or self.threads < 0:
+            raise ValueError("generation.no_repeat_ngram_size and generation.threads must be >= 0")
+        if self.max_prompt_tokens < 2:
+            raise ValueError("generation.max_prompt_tokens must be at least 2 (room for <bos> and <eos>)")
+
+
+@dataclass
+class CaptionConfig:
+    """`florenz caption RUN IMAGE...`: one caption per image in the asked language."""
+
+    run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
+    images: tuple[str, ...] = option(help="image files (PNG/JPEG)", positional=True)
+    lang: str = option("en", "caption language: en, de, fr, es, ru or zh")
+    detail: Literal["short", "detailed", "paragraph"] = option("short", "caption detail level (prompt)")
+    prefix: bool = option(False, "start the decoder from the language's caption prefix ('La photo montre')")
+    tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
+    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
+
+    def __post_init__(self) -> None:
+        check_language(self.lang, "lang")
+
+
+@dataclass
+class TranslateConfig:
+    """`florenz translate RUN TEXT --lang ru [--image IMG]`: translate English text, seeing an image."""
+
+    run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
+    text: str = option(help="English text to translate", positional=True)
+    lang: str = option("de", "target language: en, de, fr, es, ru or zh")
+    image: str = option("", "image the text is about; empty: a blank white image (an empty world scene)")
+    tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
+    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
+
+    def __post_init__(self) -> None:
+        check_language(self.lang, "lang")
+
+
+@dataclass
+class EvalConfig:
+    """`florenz eval RUN --tasks ...`: generation benchmarks, scores in RUN/eval/<task>.json."""
+
+    run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
+    tasks: tuple[str, ...] = option(("world",), "comma list of " + ", ".join(EVAL_TASKS) + ", or all")
+    prefix: bool = option(False, "real captioning tasks: start the decoder from the language prefix (the "
+                                 "world task always reports captioning with and without it)")
+    world: str = option("", "world directory for --tasks world; empty: the run's training data")
+    data_root: str = option("benchmarks-data", "folder holding multi30k/, CoMMuTE/, xm3600/, coco/, docci/ "
+                                                "and image_paragraphs/ in their published layouts")
+    max_samples: int = option(0, "evaluate at most this many samples per set (language, split); 0: all")
+    out: str = option("", "folder for <task>.json and <task>.predictions.jsonl; empty: RUN/eval")
+    overwrite: bool = option(False, "redo tasks whose results exist (otherwise they are skipped)")
+    tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
+    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
+
+    def __post_init__(self) -> None:
+        unknown = [task for task in self.tasks if task not in (*EVAL_TASKS, "all")]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks {list(self.tasks)}: choose from {', '.join(EVAL_TASKS)} or all")
+        if self.max_samples < 0:
+            raise ValueError(f"max_samples is {self.max_samples}; use 0 (all) or a positive count")

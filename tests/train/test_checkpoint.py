@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
@@ -57,16 +58,23 @@ def test_optimizer_file_is_plain_safetensors_with_named_states(tmp_path):
     assert not any(key.startswith("state/0.bias/") for key in tensors)  # frozen: no state
 
 
+def _write_checkpoints(run_dir, steps):
+    for step in steps:
+        ckpt.write_checkpoint(run_dir / "checkpoints" / ckpt.checkpoint_name(step),
+                              lambda d: (d / "config.json").write_text("{}"), None, {"step": step})
+
+
+def _listed_steps(run_dir):
+    return [ckpt.read_trainer_state(path)["step"] for path in ckpt.list_checkpoints(run_dir)]
+
+
 def test_only_complete_checkpoints_are_listed_and_pruning_keeps_the_newest(tmp_path):
-    for step in (2, 4, 6):
-        ckpt.write_checkpoint(tmp_path / "checkpoints" / ckpt.checkpoint_name(step), lambda d: None, None,
-                              {"step": step})
+    _write_checkpoints(tmp_path, (2, 4, 6))
     (tmp_path / "checkpoints" / ".tmp-step-00000008").mkdir()  # a crashed write
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-00000002", "step-00000004",
                                                                  "step-00000006"]
     ckpt.prune_checkpoints(tmp_path, 2)
-    assert [json.loads((p / "trainer_state.json").read_text())["step"]
-            for p in ckpt.list_checkpoints(tmp_path)] == [4, 6]
+    assert _listed_steps(tmp_path) == [4, 6]
     ckpt.prune_checkpoints(tmp_path, 0)
     assert not (tmp_path / "checkpoints").exists()
 
@@ -78,3 +86,37 @@ def test_rng_state_round_trips():
     torch.manual_seed(99)
     ckpt.set_rng_state(json.loads(json.dumps(saved)))
     assert torch.equal(torch.rand(4), expected)
+
+
+@pytest.mark.parametrize(("written", "keep_last"), [(2, 3), (2, 5), (3, 3), (1, 2)])
+def test_pruning_never_deletes_checkpoints_when_fewer_than_keep_last_exist(tmp_path, written, keep_last):
+    steps = list(range(1, written + 1))
+    _write_checkpoints(tmp_path, steps)
+    ckpt.prune_checkpoints(tmp_path, keep_last)
+    assert _listed_steps(tmp_path) == steps
+
+
+def test_a_checkpoint_being_deleted_is_never_listed_and_leftovers_are_removed(tmp_path):
+    _write_checkpoints(tmp_path, (2, 4))
+    half_deleted = tmp_path / "checkpoints" / "step-00000002"
+    (half_deleted / "config.json").unlink()  # an rmtree killed midway, before this fix
+    (tmp_path / "checkpoints" / ".deleting-step-00000001").mkdir()
+    (tmp_path / "checkpoints" / ".tmp-step-00000006").mkdir()
+    (tmp_path / ".saving-abc123").mkdir()
+    (tmp_path / ".tmp-budget-48").mkdir()
+    (tmp_path / "metrics.jsonl.tmp").write_text("{")
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    assert _listed_steps(tmp_path) == [4]
+    removed = {p.name for p in ckpt.remove_leftovers(tmp_path)}
+    assert removed == {".deleting-step-00000001", ".tmp-step-00000006", ".saving-abc123", ".tmp-budget-48",
+                       "metrics.jsonl.tmp"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "metrics.jsonl"]
+
+
+def test_pruning_renames_before_deleting(tmp_path, monkeypatch):
+    _write_checkpoints(tmp_path, (2, 4, 6))
+    deleted = []
+    monkeypatch.setattr(ckpt.shutil, "rmtree", lambda path: deleted.append(path.name))  # killed: never done
+    ckpt.prune_checkpoints(tmp_path, 1)
+    assert deleted == [".deleting-step-00000002", ".deleting-step-00000004"]
+    assert _listed_steps(tmp_path) == [6]

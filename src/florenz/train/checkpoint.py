@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from florenz.files import write_directory_atomically
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.safetensors"
 CHECKPOINTS = "checkpoints"
+DELETING_PREFIX = ".deleting-"  # a checkpoint being deleted: renamed first, so it is never listed half-gone
 
 
 # --- optimizer state ----------------------------------------------------------------------------------
@@ -97,7 +99,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-")
-                  and (p / TRAINER_STATE).is_file())
+                  and (p / TRAINER_STATE).is_file() and (p / "config.json").is_file())
 
 
 def write_checkpoint(directory: Path, write_model: Callable[[Path], None],
@@ -120,10 +122,32 @@ def read_trainer_state(directory: Path) -> dict[str, Any]:
     return read_json(directory / TRAINER_STATE)
 
 
+def _delete(directory: Path) -> None:
+    """Rename, then delete: a kill midway leaves a `.deleting-*` leftover, never a listed half checkpoint."""
+    doomed = directory.with_name(f"{DELETING_PREFIX}{directory.name}")
+    os.replace(directory, doomed)
+    shutil.rmtree(doomed)
+
+
 def prune_checkpoints(run_dir: Path, keep_last: int) -> None:
     """Delete all but the newest `keep_last` checkpoints (all of them, and their folder, for 0)."""
     checkpoints = list_checkpoints(run_dir)
-    for old in checkpoints[:len(checkpoints) - keep_last]:
-        shutil.rmtree(old)
+    for old in checkpoints[:max(len(checkpoints) - keep_last, 0)]:
+        _delete(old)
     if keep_last == 0 and (run_dir / CHECKPOINTS).is_dir():
-        shutil.rmtree(run_dir / CHECKPOINTS)
+        _delete(run_dir / CHECKPOINTS)
+
+
+def remove_leftovers(run_dir: Path) -> list[Path]:
+    """Delete what killed writes leave in a run directory and return it: staging directories of model saves
+    (`.saving-*`), of atomic directory writes (`.tmp-*`) and of deletions (`.deleting-*`), `*.tmp` files."""
+    prefixes = (".saving-", ".tmp-", DELETING_PREFIX)
+    leftovers = [path for folder in (run_dir, run_dir / CHECKPOINTS) if folder.is_dir()
+                 for path in sorted(folder.iterdir())
+                 if path.name.startswith(prefixes) or (path.is_file() and path.name.endswith(".tmp"))]
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return leftovers

@@ -95,3 +95,15 @@ class EvalConfig:
             raise ValueError(f"tasks {list(self.tasks)}: choose from {', '.join(EVAL_TASKS)} or all")
         if self.max_samples < 0:
             raise ValueError(f"max_samples is {self.max_samples}; use 0 (all) or a positive count")
+
+
+@dataclass
+class ScoreConfig:
+    """`florenz score --metric bleu|cider --lang LANG --refs REFS.jsonl --hyps HYPS.jsonl`: score a file."""
+
+    metric: Literal["bleu", "cider"] = option(
+        help="bleu: sacrebleu corpus BLEU (13a; zh tokenizer for Chinese); cider: CIDEr-D x100 (COCO's)")
+    lang: str = option(help="language of the texts, an ISO 639 code (en, de, fr, es, ru, zh, ...); it picks "
+                            "the tokenisation")
+    refs: str = option(help='references: JSONL, one {"id": ..., "refs": ["...", ...]} per sample')
+    hyps: str = option(help='hypotheses: JSONL, one {"id": ..., "hyp": "..."} per sample, same ids as --refs')

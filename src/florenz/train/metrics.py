@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from florenz.config import ConfigError
+from florenz.errors import FlorenzError
+from florenz.files import write_atomically
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -25,14 +28,29 @@ def truncate_metrics(path: Path, last_step: int) -> None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl file ([] if there is none yet)."""
+    """The rows of a metrics.jsonl file ([] if there is none yet). A half-written last line (a kill, a full
+    disk) is dropped with a warning; a broken line before it is a FlorenzError naming the file and line."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number < len(lines):
+                raise FlorenzError(f"{path}, line {number}, is not JSON ({error}); delete that line (or the "
+                                   f"file, losing the history) and rerun") from None
+            print(f"warning: {path}: dropping its half-written last line {number} ({line[:40]!r})",
+                  file=sys.stderr, flush=True)
+    return rows
 
 
 def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    """Replace the file atomically: a kill while rewriting leaves the old history, never a truncated one."""
+    write_atomically(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 class Throughput:

@@ -4,7 +4,7 @@ from typing import Literal
 
 import pytest
 
-from florenz.config import ConfigError, from_dict, load_config, option, to_dict
+from florenz.config import ConfigError, MissingKeysError, from_dict, load_config, option, to_dict
 
 
 @dataclass
@@ -67,6 +67,62 @@ def test_defaults_are_not_shared_between_instances():
     first, second = Outer(), Outer()
     first.part.width = 99
     assert second.part.width == 8
+
+
+@dataclass
+class Deep:
+    kind: Literal["deep"] = option("deep", "tag")
+    inner: Inner = option(Inner(), "a config nested in a config")
+    sizes: list[int] = option([1, 2], "a list")
+
+
+@dataclass
+class Deeper:
+    deep: Deep = option(Deep(), "a default holding a nested config and a list")
+    table: dict[str, list[int]] = option({"a": [1]}, "a mapping of lists")
+
+
+def test_nested_defaults_are_not_shared_between_instances():
+    first, second = Deeper(), Deeper()
+    first.deep.inner.width = 99
+    first.deep.sizes.append(3)
+    first.table["a"].append(2)
+    assert second == Deeper(deep=Deep(inner=Inner(width=8), sizes=[1, 2]), table={"a": [1]})
+
+
+@dataclass
+class Needs:
+    target: str = option(help="required")
+    part: Inner = option(Inner(), "nested")
+
+
+@dataclass
+class NeedsNested:
+    needs: Needs = option(Needs("x"), "a section with a required key")
+
+
+@dataclass
+class BrokenCheck:
+    count: int = option(1, "a value whose check itself raises TypeError")
+
+    def __post_init__(self) -> None:
+        if self.count > "3":  # a TypeError that has nothing to do with missing keys
+            pass
+
+
+def test_missing_required_keys_are_reported_with_their_dotted_path():
+    with pytest.raises(MissingKeysError, match=r"missing required key\(s\) \['target'\]") as error:
+        from_dict(Needs, {})
+    assert error.value.keys == ["target"]
+    with pytest.raises(MissingKeysError) as error:
+        from_dict(NeedsNested, {"needs": {"part": {"width": 2}}})
+    assert error.value.keys == ["needs.target"]
+
+
+def test_a_type_error_with_no_key_missing_is_reported_as_itself():
+    with pytest.raises(ConfigError, match="'>' not supported") as error:
+        from_dict(BrokenCheck, {"count": 2})
+    assert "missing" not in str(error.value)
 
 
 def test_file_then_overrides_round_trip(tmp_path):

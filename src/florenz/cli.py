@@ -16,8 +16,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from florenz.config import ConfigError, field_help, load_config
+from florenz.config import ConfigError, MissingKeysError, field_help, load_config
 from florenz.errors import FlorenzError
+
+# Prefix of the parser's own destinations (sub-verb words, --config, the verb); config keys never have it.
+_INTERNAL = "florenz:"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ VERBS = [
          "Pre-train a size's decoder as a language model on the world's corpus (--langs en or all)."),
     Verb("init", "florenz.pretrain.config:InitConfig", "florenz.pretrain.compose:init",
          "Compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T."),
+    Verb("score", "florenz.eval.config:ScoreConfig", "florenz.eval.score:score",
+         "Score a prediction file against references by id: BLEU (sacrebleu) or CIDEr-D x100."),
+    Verb("study", "florenz.study.config:StudyConfig", "florenz.study.study:study",
+         "Run the study on the world: grid of sizes x budgets x starts, test losses, scaling fits, report."),
+    Verb("demo", "florenz.study.config:DemoConfig", "florenz.study.study:demo",
+         "The quick study with its defaults into runs/demo (the README's main command)."),
 ]
 
 
@@ -105,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and their scaling laws.",
     )
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(
-        dest="verb", metavar="VERB", required=True)}
+        dest=f"{_INTERNAL}word_0", metavar="VERB", required=True)}
     parents: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
     for verb in VERBS:
         words = tuple(verb.name.split())
@@ -114,23 +123,33 @@ def build_parser() -> argparse.ArgumentParser:
             if group_key not in groups:
                 sub = groups[words[:depth - 1]].add_parser(words[depth - 1], help=f"{words[depth - 1]} verbs")
                 parents[group_key] = sub
-                groups[group_key] = sub.add_subparsers(dest=f"verb_{depth}", metavar="VERB", required=True)
+                groups[group_key] = sub.add_subparsers(dest=f"{_INTERNAL}word_{depth}", metavar="VERB",
+                                                       required=True)
         sub = groups[words[:-1]].add_parser(words[-1], help=verb.help, description=verb.help)
-        sub.add_argument("--config", dest="_config_file", default=None, metavar="FILE",
+        sub.add_argument("--config", dest=f"{_INTERNAL}config_file", default=None, metavar="FILE",
                          help="YAML or JSON file with this verb's config; flags override it")
         _add_config_flags(sub, _import(verb.config))
-        sub.set_defaults(_verb=verb)
+        sub.set_defaults(**{f"{_INTERNAL}verb": verb})
     return parser
+
+
+def _load_verb_config(verb: Verb, config_file: str | None, overrides: dict[str, Any]) -> Any:
+    """The verb's config from --config and flags; a missing required key is named as its flag."""
+    try:
+        return load_config(_import(verb.config), config_file, overrides)
+    except MissingKeysError as error:
+        flags = ", ".join("--" + key.replace("_", "-") for key in error.keys)
+        raise ConfigError(f"missing required {flags} (a flag, or a key in the --config file)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    verb: Verb = args.pop("_verb")
-    config_file = args.pop("_config_file")
+    verb: Verb = args[f"{_INTERNAL}verb"]
+    config_file = args[f"{_INTERNAL}config_file"]
     overrides = {key: value for key, value in args.items()
-                 if not key.startswith("verb") and value is not None}
+                 if not key.startswith(_INTERNAL) and value is not None}
     try:
-        config = load_config(_import(verb.config), config_file, overrides)
+        config = _load_verb_config(verb, config_file, overrides)
         result = _import(verb.run)(config)
     except (ConfigError, FlorenzError) as error:
         print(f"florenz {verb.name}: error: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ valid keys. This module imports nothing heavy so `florenz --help` stays fast.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -23,21 +24,21 @@ class ConfigError(FlorenzError, ValueError):
     """A bad configuration value or key; the message names the key and the fix."""
 
 
+class MissingKeysError(ConfigError):
+    """Required keys without a value; `keys` are dotted from the top-level config (the CLI names flags)."""
+
+    def __init__(self, where: str, keys: list[str]) -> None:
+        self.keys = keys
+        super().__init__(f"{where}: missing required key(s) {[key.rsplit('.', 1)[-1] for key in keys]}")
+
+
 def option(default: Any = dataclasses.MISSING, help: str = "", *, positional: bool = False) -> Any:
-    """A dataclass field with a help string; mutable defaults are copied per instance."""
+    """A dataclass field with a help string; mutable defaults are deep-copied per instance (a nested
+    config or a list inside a default would otherwise be shared by every instance)."""
     metadata = {"help": help, "positional": positional}
     if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
-        value = default
-        return dataclasses.field(
-            default_factory=lambda: _copy(value), metadata=metadata
-        )
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
-
-
-def _copy(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return dataclasses.replace(value)
-    return type(value)(value)
 
 
 def field_help(field: dataclasses.Field) -> str:
@@ -156,8 +157,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str | None = None) -> T
     except ValueError as error:  # a __post_init__ check
         raise ConfigError(f"{where}: {error}") from None
     except TypeError as error:
-        missing = [n for n, f in fields.items() if _is_required(f) and n not in kwargs]
-        raise ConfigError(f"{where}: missing required key(s) {missing}") from error
+        missing = [name for name, field in fields.items() if _is_required(field) and name not in kwargs]
+        if not missing:  # a TypeError of the class itself (e.g. in __post_init__): report that one
+            raise ConfigError(f"{where}: {error}") from error
+        section = where.partition(".")[2]  # the dotted path below the top-level config
+        raise MissingKeysError(where, [f"{section}.{name}" if section else name
+                                       for name in missing]) from None
 
 
 def _is_required(field: dataclasses.Field) -> bool:

@@ -7,6 +7,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import Florence2Config, Florence2ForConditionalGeneration, Gemma2Config, Gemma2ForCausalLM
 
+import florenz.cli as cli
 from florenz.cli import build_parser, main
 from florenz.config import ConfigError
 from florenz.errors import FlorenzError
@@ -146,13 +147,14 @@ def test_prepare_verb_requires_both_checkpoint_kinds(capsys):
     assert "gemma" in capsys.readouterr().err
 
 
-def test_cli_help_lists_the_prepare_and_model_verbs(capsys):
+def test_the_parser_routes_the_prepare_and_model_verbs_to_their_functions():
     parser = build_parser()
-    assert "prepare" in parser.format_help() and "model" in parser.format_help()
-    with pytest.raises(SystemExit):
-        parser.parse_args(["model", "--help"])
-    help_text = capsys.readouterr().out
-    assert "list" in help_text and "info" in help_text
+    routes = {words: vars(parser.parse_args(words.split() + extra))[f"{cli._INTERNAL}verb"].run
+              for words, extra in (("prepare", ["--gemma", "g"]), ("model list", []),
+                                   ("model info", ["world-xs"]))}
+    assert routes == {"prepare": "florenz.model.prepare:prepare",
+                      "model list": "florenz.model.info:list_models",
+                      "model info": "florenz.model.info:model_info"}
 
 
 def test_empty_directory_lists_are_a_config_error(tmp_path):

@@ -51,6 +51,12 @@ VERBS = [
          "Pre-train a size's decoder as a language model on the world's corpus (--langs en or all)."),
     Verb("init", "florenz.pretrain.config:InitConfig", "florenz.pretrain.compose:init",
          "Compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T."),
+    Verb("caption", "florenz.eval.config:CaptionConfig", "florenz.eval.predict:caption",
+         "Caption images with a trained model in a language (--prefix: start from its caption prefix)."),
+    Verb("translate", "florenz.eval.config:TranslateConfig", "florenz.eval.predict:translate",
+         "Translate English text with a trained model, seeing an image (--image)."),
+    Verb("eval", "florenz.eval.config:EvalConfig", "florenz.eval.run_eval:run_eval",
+         "Generate on the world's or the paper's benchmarks and score them (BLEU, CIDEr, ambiguity)."),
     Verb("score", "florenz.eval.config:ScoreConfig", "florenz.eval.score:score",
          "Score a prediction file against references by id: BLEU (sacrebleu) or CIDEr-D x100."),
     Verb("study", "florenz.study.config:StudyConfig", "florenz.study.study:study",
@@ -95,8 +101,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         help_text = f"{field_help(field)} ({_default_text(field)})".replace("%", "%%")
         if field.metadata.get("positional"):
             required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-            parser.add_argument(dotted, nargs=None if required else "?", default=argparse.SUPPRESS,
-                                help=help_text, metavar=field.name.upper())
+            many = typing.get_origin(annotation) in (tuple, list)  # e.g. `florenz caption RUN IMAGE...`
+            nargs = ("+" if required else "*") if many else (None if required else "?")
+            parser.add_argument(dotted, nargs=nargs, default=argparse.SUPPRESS, help=help_text,
+                                metavar=field.name.upper())
             continue
         flag = "--" + dotted.replace("_", "-")
         if annotation is bool:

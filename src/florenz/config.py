@@ -185,6 +185,12 @@ def to_dict(config: Any) -> dict[str, Any]:
     return plain(config)
 
 
+def describe_changes(recorded: dict[str, Any], asked: dict[str, Any]) -> str:
+    """'seed 0 -> 1, lr 0.003 -> 0.001': the settings that differ between an output's record and a rerun."""
+    keys = [key for key in {**recorded, **asked} if recorded.get(key) != asked.get(key)]
+    return ", ".join(f"{key} {recorded.get(key)!r} -> {asked.get(key)!r}" for key in keys)
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file into a dict."""
     path = Path(path)

@@ -18,6 +18,7 @@ from florenz.data.shards import read_shard
 from florenz.data.tokenizer import encode_text, load_tokenizer
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
+from florenz.files import owned_directory
 from florenz.world.config import WorldConfig
 from florenz.world.languages import CAPTION_PREFIXES, DETAIL_LEVELS
 
@@ -207,9 +208,52 @@ def test_existing_world_is_never_replaced_without_overwrite(world, tmp_path):
     copy = tmp_path / "w"
     shutil.copytree(world, copy)
     before = file_hashes(copy) | {"manifest.json": sha256(copy / "manifest.json")}
-    with pytest.raises(FlorenzError, match="--overwrite"):
+    with pytest.raises(FlorenzError, match=r"other settings \(seed 0 -> 1\).*--overwrite"):
         build_world(tiny(copy, seed=1))
     assert file_hashes(copy) | {"manifest.json": sha256(copy / "manifest.json")} == before
+
+
+def test_rerunning_a_finished_build_does_nothing_and_exits_0(world, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "w"
+    shutil.copytree(world, copy)
+    before = {path: path.stat().st_mtime_ns for path in copy.rglob("*")}
+    monkeypatch.setattr(build_module, "training_shard", None)  # building anything would fail
+    # the same content settings; workers only say how fast, not what
+    assert cli_main(["world", "build", "--out", str(copy), "--samples", "50", "--shard-size", "20",
+                     "--test-samples", "6", "--benchmark-samples", "2", "--corpus-sentences", "30",
+                     "--vocab-size", "1024", "--workers", "2", "--image-size", "48"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert {path: path.stat().st_mtime_ns for path in copy.rglob("*")} == before
+    assert cli_main(["world", "build", "--out", str(copy), "--samples", "51"]) == 2
+    err = capsys.readouterr().err
+    assert "samples 50 -> 51" in err and "--overwrite" in err and "another --out" in err
+
+
+def test_a_second_builder_on_one_out_is_refused(tmp_path):
+    out = tmp_path / "w"
+    with owned_directory(out, "world build"):  # another process building there (a flock per open file)
+        with pytest.raises(FlorenzError, match="in use by `florenz world build`"):
+            build_world(tiny(out))
+    assert not out.exists()
+
+
+def test_an_out_under_a_file_or_unwritable_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    assert cli_main(["world", "build", "--out", str(tmp_path / "file" / "w")]) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "file").read_text() == "mine"
+    assert cli_main(["world", "build", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "file").read_text() == "mine"
+    assert cli_main(["world", "build", "--out", "/sys/florenz-world"]) == 2  # refused even to root
+    assert "writable" in capsys.readouterr().err
+
+
+def test_a_directory_it_cannot_write_into_is_a_clear_error(tmp_path, monkeypatch):
+    def refuse(path, data):  # as for a directory another user owns (root would not see the refusal)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(build_module, "write_atomically", refuse)
+    with pytest.raises(FlorenzError, match="cannot write to --out .*Permission denied.*writable"):
+        build_world(tiny(tmp_path / "w"))
 
 
 def test_overwrite_with_other_settings_replaces_only_the_worlds_files(world, tmp_path):

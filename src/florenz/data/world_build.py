@@ -9,7 +9,9 @@
 Order: training shards first (in parallel, each from its own seeded stream), then the held-out sets, which
 must avoid every training image and sentence, then the corpus, which avoids every held-out sentence, then
 the tokenizer and the manifest. A marker file makes an interrupted build resumable: rerun the same command
-and finished training shards are kept; the result is byte-identical to an uninterrupted build.
+and finished training shards are kept; the result is byte-identical to an uninterrupted build. Rerunning a
+finished build with the same settings does nothing; other settings need --overwrite or another --out. One
+process at a time owns --out (florenz.files.owned_directory).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from florenz.config import to_dict
-from florenz.data.coverage import parse_coverage
+from florenz.config import describe_changes, to_dict
+from florenz.data.coverage import CoverageSpec, parse_coverage
 from florenz.data.prompts import build_prompt
 from florenz.data.shards import ShardSample, read_shard, write_shard
 from florenz.data.tokenizer import train_tokenizer
 from florenz.errors import FlorenzError
-from florenz.files import read_json, sha256_of_file, write_atomically
+from florenz.files import owned_directory, read_json, sha256_of_file, write_atomically
 from florenz.world.config import NON_CONTENT_FIELDS, WorldConfig
 from florenz.world.languages import DETAIL_LEVELS, LANGUAGES
 from florenz.world.samples import (
@@ -88,19 +90,26 @@ def _content(config: dict) -> dict:
     return {key: value for key, value in config.items() if key not in NON_CONTENT_FIELDS}
 
 
+def _is_built(out: Path, config: dict) -> bool:
+    """Whether `out` holds a finished world with the same content settings as `config`."""
+    if not (out / MANIFEST).is_file():
+        return False
+    return _content(read_json(out / MANIFEST, _UNREADABLE_FIX).get("config", {})) == _content(config)
+
+
 def _prepare_out(out: Path, config: dict, overwrite: bool) -> dict[str, str]:
     """Make `out` ready for a build of `config`; refuses to touch anything but a world. Returns the training
     shards that an earlier build of the same world left and that may be kept: {path: sha256 or ""}."""
-    if out.exists() and not out.is_dir():
-        raise FlorenzError(f"--out {out} is a file; choose a directory")
     if not out.exists() or not any(out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
         return {}
     if (out / MANIFEST).is_file():
         previous = read_json(out / MANIFEST, _UNREADABLE_FIX)
         if not overwrite:
-            raise FlorenzError(f"{out} already holds a world; pass --overwrite to rebuild it (only the "
-                               "world's own files are replaced) or choose another --out")
+            changes = describe_changes(_content(previous.get("config", {})), _content(config))
+            raise FlorenzError(f"{out} already holds a world built with other settings ({changes}); pass "
+                               "--overwrite to rebuild it (only the world's own files are replaced) or "
+                               "choose another --out (nothing there was changed)")
     elif (out / IN_PROGRESS).is_file():
         previous = read_json(out / IN_PROGRESS, _UNREADABLE_FIX)
         if _content(previous.get("config", {})) != _content(config) and not overwrite:
@@ -252,12 +261,28 @@ def _cpu_count() -> int:
 
 def build_world(config: WorldConfig) -> Path:
     """Build the world described by `config` in `config.out` and return that directory."""
-    started = time.perf_counter()
     coverage = parse_coverage(config.coverage)  # a bad spec fails here, before anything is written
     config = replace(config, coverage=str(coverage), workers=config.workers or _cpu_count())
     out = Path(config.out)
-    keep = _prepare_out(out, to_dict(config), config.overwrite)
-    write_atomically(out / IN_PROGRESS, json.dumps({"format": FORMAT, "config": to_dict(config)}, indent=1))
+    with owned_directory(out, "world build"):
+        if not config.overwrite and _is_built(out, to_dict(config)):
+            print(f"florenz world build: {out} already holds this world; nothing to do (pass --overwrite to "
+                  f"rebuild it)", file=sys.stderr)
+            return out
+        try:
+            keep = _prepare_out(out, to_dict(config), config.overwrite)
+            write_atomically(out / IN_PROGRESS, json.dumps({"format": FORMAT, "config": to_dict(config)},
+                                                           indent=1))
+        except OSError as error:  # e.g. a directory another user owns: nothing of the world written yet
+            raise FlorenzError(f"cannot write to --out {out} ({error.strerror}: {error.filename}); choose a "
+                               f"writable directory") from None
+        _build(config, coverage, out, keep)
+    return out
+
+
+def _build(config: WorldConfig, coverage: CoverageSpec, out: Path, keep: dict[str, str]) -> None:
+    """Write every file of the world into the prepared `out`; the manifest last."""
+    started = time.perf_counter()
 
     shards = range((config.samples + config.shard_size - 1) // config.shard_size)
     train_jobs = [_Job(config, "train", str(shard), path=str(out / "train" / f"{shard:06d}.tar"))
@@ -297,4 +322,3 @@ def build_world(config: WorldConfig) -> Path:
     (out / IN_PROGRESS).unlink()
     print(f"florenz world build: wrote {out} ({config.samples} training images, "
           f"{len(manifest['files'])} files) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return out

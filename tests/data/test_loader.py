@@ -10,6 +10,7 @@ from florenz.config import ConfigError
 from florenz.data.collate import EncodedSample, collate
 from florenz.data.loader import (
     AnnotationBalancer,
+    BadSampleError,
     CorpusStream,
     ShardStream,
     encode_annotation,
@@ -57,7 +58,7 @@ def _stream(shards, seed=0, state=None, target=None, keep_only=False):
 
 def _take(stream, n):
     items = iter(stream)
-    return [(image, annotation["target"]) for image, annotation in (next(items) for _ in range(n))]
+    return [(image, annotation["target"]) for image, annotation, _ in (next(items) for _ in range(n))]
 
 
 def test_presets_reproduce_the_reference_balancing_tables():
@@ -134,11 +135,11 @@ def test_an_epoch_visits_every_image_once_in_a_seeded_order(shards):
     stream = _stream(shards, seed=5)
     assert stream.epoch_size == 15
     items = _take(stream, 30)
-    first, second = [image for image, _ in items[:15]], [image for image, _ in items[15:]]
+    first, second = [image for image, *_ in items[:15]], [image for image, *_ in items[15:]]
     assert sorted(first) == sorted(second) and len(set(first)) == 15
     assert first != second  # each epoch has its own permutation
-    assert [image for image, _ in _take(_stream(shards, seed=5), 15)] == first
-    assert [image for image, _ in _take(_stream(shards, seed=6), 15)] != first
+    assert [image for image, *_ in _take(_stream(shards, seed=5), 15)] == first
+    assert [image for image, *_ in _take(_stream(shards, seed=6), 15)] != first
 
 
 def test_a_resumed_stream_continues_the_same_samples(shards):
@@ -226,3 +227,32 @@ def test_a_coverage_that_matches_no_image_is_an_error_not_an_endless_loop(shards
     stream = _stream(shards, target={"caption-zh": 1.0}, keep_only=True)
     with pytest.raises(FlorenzError, match="caption-zh"):
         next(iter(stream))
+
+
+def _truncated_png_shard(path):
+    samples = [ShardSample(f"k{i}", _png(i), _annotations(i)) for i in range(6)]
+    samples[3] = ShardSample("k3", _png(3)[:40], _annotations(3))  # cut mid-image: "image file is truncated"
+    return write_shard(path, samples)
+
+
+def _encode_steps(shard, skip_bad_samples):
+    tokenizer = train_tokenizer(["caption text source " * 3], 300)
+    stream = ShardStream([shard], AnnotationBalancer(target_distribution("task-lang", PAPER), 0), 0)
+
+    def encode(item):
+        return encode_annotation(item[0], item[1], 8, tokenizer, tokenizer, 32, 32, where=item[2])
+
+    return rank_steps(stream, encode, lambda s: collate(s, 0), 6, 6, skip_bad_samples=skip_bad_samples)
+
+
+def test_a_truncated_image_names_its_shard_and_key(tmp_path):
+    shard = _truncated_png_shard(tmp_path / "000000.tar")
+    with pytest.raises(BadSampleError, match=rf"shard {shard}, sample k3: the image cannot be decoded .*"
+                                             r"--skip-bad-samples"):
+        next(_encode_steps(shard, skip_bad_samples=False))
+
+
+def test_bad_samples_are_skipped_and_counted_on_request(tmp_path):
+    shard = _truncated_png_shard(tmp_path / "000000.tar")
+    step = next(_encode_steps(shard, skip_bad_samples=True))
+    assert step.skipped == 1 and step.micro_batches[0]["pixel_values"].shape[0] == 5

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 
 import numpy as np
@@ -8,7 +9,14 @@ import pytest
 import webdataset
 from PIL import Image
 
-from florenz.data.shards import ShardSample, list_shards, read_shard, shard_bytes, write_shard
+from florenz.data.shards import (
+    ShardSample,
+    check_shards,
+    list_shards,
+    read_shard,
+    shard_bytes,
+    write_shard,
+)
 from florenz.errors import FlorenzError
 
 
@@ -127,3 +135,47 @@ def test_we_read_shards_written_by_webdataset(tmp_path):
     read = list(read_shard(tmp_path / "wds.tar"))
     assert [(s.key, s.image, s.annotations, s.image_extension) for s in read] == [
         (s.key, s.image, s.annotations, "jpg") for s in samples]
+
+
+@pytest.fixture
+def world_copy(tiny_world, tmp_path):
+    copy = tmp_path / "world"
+    shutil.copytree(tiny_world / "train", copy / "train")
+    shutil.copy(tiny_world / "manifest.json", copy / "manifest.json")
+    return copy
+
+
+def _rewrite(shard, change):
+    samples = list(read_shard(shard))
+    write_shard(shard, change(samples))
+
+
+def test_shards_matching_their_manifest_pass(world_copy):
+    note = check_shards(world_copy, "train", list_shards(world_copy / "train"), verify_sha256=True)
+    assert note.startswith("3 shards match") and "sha256" in note
+
+
+def test_missing_and_cut_shards_are_named_with_their_sample_counts(world_copy):
+    (world_copy / "train" / "000002.tar").unlink()
+    _rewrite(world_copy / "train" / "000001.tar", lambda samples: samples[:27])  # cut at a member boundary
+    with pytest.raises(FlorenzError, match=r"missing shard\(s\) train/000002.tar; train/000001.tar holds 27 "
+                                           r"of its 32 samples"):
+        check_shards(world_copy, "train", list_shards(world_copy / "train"), verify_sha256=False)
+
+
+def test_changed_shard_bytes_are_found_only_with_the_full_check(world_copy):
+    def edit(samples):
+        samples[0].annotations[0]["target"] += " edited"
+        return samples
+
+    _rewrite(world_copy / "train" / "000000.tar", edit)
+    shards = list_shards(world_copy / "train")
+    assert check_shards(world_copy, "train", shards, verify_sha256=False).startswith("3 shards match")
+    with pytest.raises(FlorenzError, match="sha256 differs from the manifest for train/000000.tar"):
+        check_shards(world_copy, "train", shards, verify_sha256=True)
+
+
+def test_real_data_without_a_manifest_is_used_with_a_note(world_copy):
+    (world_copy / "manifest.json").unlink()
+    note = check_shards(world_copy, "train", list_shards(world_copy / "train"), verify_sha256=True)
+    assert "no manifest.json" in note and "3 shards" in note

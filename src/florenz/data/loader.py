@@ -16,7 +16,6 @@ the target is an error, never a silent drop.
 from __future__ import annotations
 
 import queue
-import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from florenz.config import ConfigError
 from florenz.data.collate import EncodedSample, image_to_tensor, truncate
 from florenz.data.prompts import build_prompt
-from florenz.data.shards import ShardSample, read_shard
+from florenz.data.shards import ShardSample, count_samples, read_shard
 from florenz.data.tokenizer import encode_text
 from florenz.errors import FlorenzError
 
@@ -107,15 +107,6 @@ class AnnotationBalancer:
 
 # --- raw streams ----------------------------------------------------------------------------------------
 
-def _count_samples(path: Path) -> int:
-    """Samples in a shard, from its tar headers alone (data blocks are skipped, not read)."""
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            return len({Path(m.name).name.partition(".")[0] for m in tar if m.isfile()})
-    except (tarfile.TarError, OSError) as error:
-        raise FlorenzError(f"shard {path} is not a readable tar ({error}); rebuild it") from None
-
-
 def _epoch_order(seed: int, epoch: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng((seed, epoch, *stream))
 
@@ -129,7 +120,7 @@ class ShardStream:
             raise FlorenzError("no training shards (*.tar) found; build a world with `florenz world build` "
                                "or point --data at a directory with a train/ folder of shards")
         self.shard_paths = shard_paths
-        self.shard_sizes = [_count_samples(path) for path in shard_paths]
+        self.shard_sizes = [count_samples(path) for path in shard_paths]
         self.epoch_size = sum(self.shard_sizes)
         self.balancer = balancer
         self.seed = seed
@@ -157,7 +148,8 @@ class ShardStream:
         sample = samples[order[offset]]
         return sample, f"shard {self.shard_paths[shard]}, sample {sample.key}"
 
-    def __iter__(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[bytes, dict[str, Any], str]]:
+        """(image bytes, chosen annotation, "shard ..., sample KEY") per stream item."""
         skipped = 0
         while True:
             sample, where = self._raw(self.index)
@@ -165,7 +157,7 @@ class ShardStream:
             self.index += 1
             if chosen is not None:
                 skipped = 0
-                yield sample.image, chosen
+                yield sample.image, chosen, where
                 continue
             skipped += 1  # outside a coverage the user narrowed on purpose
             if skipped > self.epoch_size:
@@ -201,15 +193,25 @@ class CorpusStream:
 
 # --- encoding and per-rank batching ---------------------------------------------------------------------
 
+class BadSampleError(FlorenzError):
+    """A training sample that cannot be used (its image does not decode); --skip-bad-samples skips it."""
+
+
 def encode_annotation(image: bytes, annotation: dict[str, Any], image_size: int, tokenizer: Any,
-                      prompt_tokenizer: Any, max_prompt_tokens: int, max_target_tokens: int) -> EncodedSample:
+                      prompt_tokenizer: Any, max_prompt_tokens: int, max_target_tokens: int,
+                      where: str = "a sample") -> EncodedSample:
     """An image and one annotation -> prompt ids, target ids ([<bos>] … [<eos>], truncated) and pixels."""
     prompt = build_prompt(annotation["task"], annotation["lang"], annotation.get("detail", "short"),
                           annotation.get("source"))
+    try:
+        pixel_values = image_to_tensor(image, image_size)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's decode errors
+        raise BadSampleError(f"{where}: the image cannot be decoded ({error}); restore or rebuild that "
+                             f"shard, or pass --skip-bad-samples to skip such samples (counted)") from None
     return EncodedSample(
         prompt_ids=truncate(encode_text(prompt_tokenizer, prompt), max_prompt_tokens),
         target_ids=truncate(encode_text(tokenizer, annotation["target"]), max_target_tokens),
-        pixel_values=image_to_tensor(image, image_size),
+        pixel_values=pixel_values,
         category=f"{annotation['task']}-{annotation['lang']}",
     )
 
@@ -225,21 +227,32 @@ class Step:
 
     micro_batches: list[dict[str, Any]]
     state: dict[str, Any]
+    skipped: int = 0  # this rank's bad samples left out of the step (--skip-bad-samples)
 
 
 def rank_steps(stream: ShardStream | CorpusStream, encode: Callable[[Any], EncodedSample],
                collate: Callable[[list[EncodedSample]], dict[str, Any]], global_batch_size: int,
-               micro_batch_size: int, rank: int = 0, world_size: int = 1) -> Iterator[Step]:
-    """Per optimizer step: this rank's share (items rank, rank+W, ...) of the next G stream items."""
+               micro_batch_size: int, rank: int = 0, world_size: int = 1,
+               skip_bad_samples: bool = False) -> Iterator[Step]:
+    """Per optimizer step: this rank's share (items rank, rank+W, ...) of the next G stream items; a bad
+    sample raises its BadSampleError, or with `skip_bad_samples` is left out (the step is one smaller)."""
     items = iter(stream)
     while True:
-        mine = []
+        mine, skipped = [], 0
         for position in range(global_batch_size):
             item = next(items)
             if position % world_size == rank:
-                mine.append(encode(item))
+                try:
+                    mine.append(encode(item))
+                except BadSampleError:
+                    if not skip_bad_samples:
+                        raise
+                    skipped += 1
+        if not mine:
+            raise FlorenzError(f"every sample of a step on rank {rank} is bad (stream position "
+                               f"{stream.index}); the data is broken beyond skipping: rebuild it")
         chunks = [mine[i:i + micro_batch_size] for i in range(0, len(mine), micro_batch_size)]
-        yield Step(micro_batches=[collate(chunk) for chunk in chunks], state=stream.state)
+        yield Step(micro_batches=[collate(chunk) for chunk in chunks], state=stream.state, skipped=skipped)
 
 
 def prefetch(iterator: Iterator[Step], depth: int) -> Iterator[Step]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from florenz.errors import FlorenzError
-from florenz.files import write_atomically
+from florenz.files import read_json, sha256_of_file, write_atomically
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 REQUIRED_ANNOTATION_KEYS = ("task", "lang", "target")
@@ -126,3 +126,54 @@ def list_shards(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         raise FlorenzError(f"shard directory {directory} does not exist; build the world or fix the path")
     return sorted(directory.glob("*.tar"))
+
+
+def count_samples(path: Path) -> int:
+    """Samples in a shard, from its tar headers alone (data blocks are skipped, not read)."""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            return len({Path(m.name).name.partition(".")[0] for m in tar if m.isfile()})
+    except (tarfile.TarError, OSError) as error:
+        raise FlorenzError(f"shard {path} is not a readable tar ({error}); rebuild it") from None
+
+
+def _expected_counts(manifest: dict, split: str, listed: list[str]) -> dict[str, int]:
+    """Samples per listed shard of a world build: full shards of `shard_size`, the last one the rest."""
+    config = manifest.get("config", {})
+    shard_size, samples = config.get("shard_size"), config.get("samples")
+    if split != "train" or not isinstance(shard_size, int) or not isinstance(samples, int):
+        return {}
+    return {name: min(shard_size, samples - index * shard_size) for index, name in enumerate(sorted(listed))}
+
+
+def check_shards(data_dir: str | Path, split: str, shard_paths: list[Path], verify_sha256: bool) -> str:
+    """Compare the shards of `data_dir/split` with the data's manifest.json: every listed shard present, none
+    extra, each with its number of samples (and its sha256 if `verify_sha256`). Returns a note of what was
+    checked; raises a FlorenzError listing every difference."""
+    data_dir = Path(data_dir)
+    manifest_path = data_dir / "manifest.json"
+    if not manifest_path.is_file():
+        return f"{data_dir} has no manifest.json: its {len(shard_paths)} shards are used unchecked"
+    manifest = read_json(manifest_path, f"rebuild the world (`florenz world build --out {data_dir}`)")
+    listed = {name: sha for name, sha in manifest.get("files", {}).items()
+              if name.startswith(f"{split}/") and name.endswith(".tar")}
+    present = {path.relative_to(data_dir).as_posix(): path for path in shard_paths}
+    problems = []
+    if missing := sorted(set(listed) - set(present)):
+        problems.append(f"missing shard(s) {', '.join(missing)}")
+    if unlisted := sorted(set(present) - set(listed)):
+        problems.append(f"shard(s) not in the manifest {', '.join(unlisted)}")
+    for name, expected in _expected_counts(manifest, split, list(listed)).items():
+        if name in present and (found := count_samples(present[name])) != expected:
+            problems.append(f"{name} holds {found} of its {expected} samples")
+    if verify_sha256:
+        changed = [name for name in sorted(set(listed) & set(present))
+                   if sha256_of_file(present[name]) != listed[name]]
+        if changed:
+            problems.append(f"sha256 differs from the manifest for {', '.join(changed)}")
+    if problems:
+        raise FlorenzError(f"the training data in {data_dir / split} does not match {manifest_path}: "
+                           f"{'; '.join(problems)}. Restore the files or rebuild the world (`florenz world "
+                           f"build`)")
+    how = "sample counts and sha256" if verify_sha256 else "sample counts (sha256 with --verify-data)"
+    return f"{len(listed)} shards match {manifest_path} ({how})"

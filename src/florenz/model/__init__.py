@@ -22,7 +22,7 @@ _EXPORTS = {
     "gemma2_decoder_config": "florenz.model.convert_gemma2",
     "Gemma2Decoder": "florenz.model.decoder_gemma2",
     "Gemma2DecoderConfig": "florenz.model.config",
-    "generate": "florenz.model.generate",
+    "generate": "florenz.model.generation",
     "get_size": "florenz.model.sizes",
     "KVCache": "florenz.model.cache",
     "load_florence2": "florenz.model.convert_florence2",

@@ -32,11 +32,6 @@ if TYPE_CHECKING:  # torch stays out of the import, so `florenz model list` and 
 # Submodules of FlorenzModel that form the frozen image side: the DaViT and the image adapter (§1.11).
 VISION_MODULES = ("vision_tower", "image_projection", "image_proj_norm", "image_position_embed")
 
-# Decoder parameter-name components that the Gemma kind trains (§1.11): the new gated cross-attention
-# blocks and the embedding (tied to the LM head); all of Gemma-2's own layers stay frozen.
-GEMMA2_TRAINED_NAME_PARTS = ("embed_tokens", "encoder_attn", "encoder_attn_gate",
-                             "pre_encoder_attention_layernorm", "post_encoder_attention_layernorm")
-
 
 # --- parameters ---------------------------------------------------------------------------------------
 
@@ -160,10 +155,13 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 # --- freezing -----------------------------------------------------------------------------------------
 
-def _decoder_parameter_trained(kind: str, name: str) -> bool:
-    if kind == "gemma2":
-        return any(part in GEMMA2_TRAINED_NAME_PARTS for part in name.split("."))
-    return True  # the BART decoder trains whole (`freeze_decoder=False` for Florence-2, §1.11)
+def trained_decoder_parameter_names(decoder: nn.Module) -> set[str]:
+    """The decoder parameters training updates (§1.11): the BART kind trains whole (`freeze_decoder=False`
+    for Florence-2); the Gemma kind trains its new cross-attention blocks (the decoder's own list) and the
+    embedding, tied to the LM head, while all of Gemma-2's own layers stay frozen."""
+    if decoder.config.kind == "gemma2":
+        return set(decoder.cross_attention_parameter_names()) | {"embed_tokens.weight"}
+    return {name for name, _ in decoder.named_parameters()}
 
 
 def apply_freezing(model: nn.Module, train_vision: bool = False) -> None:
@@ -173,13 +171,13 @@ def apply_freezing(model: nn.Module, train_vision: bool = False) -> None:
     Encoder (embeddings and positions included): trained. Decoder: BART kind trained whole; Gemma kind
     trains only its gated cross-attention blocks and the (tied) embedding / LM head.
     """
-    kind = model.config.decoder.kind
+    trained_decoder = trained_decoder_parameter_names(model.decoder)
     for name, parameter in model.named_parameters():
-        module = name.split(".", 1)[0]
+        module, _, rest = name.partition(".")
         if module in VISION_MODULES:
             parameter.requires_grad_(train_vision)
         elif module == "decoder":
-            parameter.requires_grad_(_decoder_parameter_trained(kind, name.split(".", 1)[1]))
+            parameter.requires_grad_(rest in trained_decoder)
         else:
             parameter.requires_grad_(True)
     for module_name in VISION_MODULES:

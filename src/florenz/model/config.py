@@ -29,7 +29,6 @@ class VisionConfig:
     drop_path_rate: float = option(0.1, "stochastic depth, rising linearly over all blocks")
     projection_dim: int = option(768, "width of the projected image tokens (= encoder width)")
     max_grid_side: int = option(50, "rows/columns of the learned 2-D position table")
-    max_temporal_embeddings: int = option(100, "rows of the sinusoidal frame table")
 
     @property
     def total_stride(self) -> int:
@@ -109,6 +108,15 @@ class Gemma2DecoderConfig:
     cross_attention_prenorm: bool = option(
         False, "RMSNorm the cross-attention query input; the reference feeds the raw residual (§9.2.19)")
 
+    def __post_init__(self) -> None:
+        if self.cross_attention_every < 1:
+            raise ValueError(f"decoder.cross_attention_every is {self.cross_attention_every}; use 1 (every "
+                             f"layer, the paper's) or a larger N for every N-th layer")
+        if self.num_key_value_heads < 1 or self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"decoder.num_attention_heads ({self.num_attention_heads}) is not a multiple of "
+                             f"decoder.num_key_value_heads ({self.num_key_value_heads}); grouped-query "
+                             f"attention needs a key-value head count that divides the query heads")
+
 
 DecoderConfig = BartDecoderConfig | Gemma2DecoderConfig
 
@@ -148,6 +156,12 @@ class ModelInfoConfig:
     name: str = option(help="size name from `florenz model list`", positional=True)
     prompt_tokens: int = option(128, "prompt length for the FLOPs (the paper measures at 128)")
     target_tokens: int = option(128, "target length for the FLOPs (the paper measures at 128)")
+
+    def __post_init__(self) -> None:
+        for name in ("prompt_tokens", "target_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; give a token count "
+                                 f">= 0")
 
 
 @dataclass

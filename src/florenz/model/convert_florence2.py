@@ -119,6 +119,29 @@ def convert_florence2_state_dict(state_dict: dict[str, torch.Tensor], source: st
     return _transpose_image_projection(converted) if key_map is REMOTE_CODE_KEYS else converted
 
 
+# Florence-2 settings that Florenz's BART layers and DaViT hard-code: another value is another model
+TEXT_SETTINGS = {"activation_function": "gelu", "scale_embedding": False, "normalize_before": False,
+                 "add_final_layer_norm": False}
+VISION_SETTINGS = {
+    "activation_function": "gelu", "qkv_bias": True, "in_channels": 3,
+    # the remote-code config's spellings of the adapter: learned 2-D positions, a cosine frame table, and
+    # [spatial mean ; grid] as the image tokens (one frame, so the temporal mean is the grid itself)
+    "image_pos_embed.type": "learned_abs_2d", "visual_temporal_embedding.type": "COSINE",
+    "image_feature_source": ["spatial_avg_pool", "temporal_avg_pool"],
+}
+
+
+def _require_supported(section: dict[str, Any], supported: dict[str, Any], name: str) -> None:
+    """Refuse a config whose `section` sets one of `supported`'s (dotted) keys to another value."""
+    for key, value in supported.items():
+        outer, _, inner = key.partition(".")
+        found = section.get(outer, value if not inner else {})
+        found = found.get(inner, value) if inner and isinstance(found, dict) else found
+        if found != value:
+            raise FlorenzError(f"Florence-2 {name}.{key}={found!r} is not supported; Florenz implements "
+                               f"{key}={value!r} only, so this checkpoint would compute another model")
+
+
 def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -127,15 +150,10 @@ def florence2_model_config(florence2_config: dict[str, Any], image_size: int = 7
     """Map a Florence-2 config.json (either layout) to ModelConfig; absent entries keep the defaults,
     which are Florence-2's. 768 px is the resolution of Florence-2's processor."""
     vision, text = florence2_config["vision_config"], florence2_config["text_config"]
-    unsupported = {"activation_function": "gelu", "scale_embedding": False, "normalize_before": False,
-                   "add_final_layer_norm": False}
-    for name, supported in unsupported.items():
-        if text.get(name, supported) != supported:
-            raise FlorenzError(f"Florence-2 text_config.{name}={text[name]!r} is not supported; Florenz's "
-                               f"BART layers implement {name}={supported!r}")
+    _require_supported(text, TEXT_SETTINGS, "text_config")
+    _require_supported(vision, VISION_SETTINGS, "vision_config")
     # where transformers and the remote code name a field differently, transformers' name comes first
     remote_grid = vision.get("image_pos_embed", {}).get("max_pos_embeddings")
-    remote_frames = vision.get("visual_temporal_embedding", {}).get("max_temporal_embeddings")
     vision_fields = {
         "embed_dims": vision.get("embed_dim", vision.get("dim_embed")),
         "depths": vision.get("depths"), "num_heads": vision.get("num_heads"),
@@ -145,7 +163,6 @@ def florence2_model_config(florence2_config: dict[str, Any], image_size: int = 7
         "mlp_ratio": vision.get("mlp_ratio"), "drop_path_rate": vision.get("drop_path_rate"),
         "projection_dim": vision.get("projection_dim"),
         "max_grid_side": vision.get("max_position_embeddings", remote_grid),
-        "max_temporal_embeddings": vision.get("max_temporal_embeddings", remote_frames),
     }
     shared = {"vocab_size": text.get("vocab_size"), "d_model": text.get("d_model"),
               "max_position_embeddings": text.get("max_position_embeddings"), "dropout": text.get("dropout"),

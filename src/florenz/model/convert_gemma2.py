@@ -15,7 +15,7 @@ import torch
 from florenz.errors import FlorenzError
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, rename_keys
 from florenz.model.config import Gemma2DecoderConfig
-from florenz.model.decoder_gemma2 import CROSS_ATTENTION_PARTS, Gemma2Decoder
+from florenz.model.decoder_gemma2 import Gemma2Decoder
 
 MODEL_TYPE = "gemma2"
 ARCHITECTURE = "Gemma2ForCausalLM"
@@ -103,8 +103,8 @@ def load_gemma2_weights(decoder: Gemma2Decoder, directory: str | Path) -> None:
         raise FlorenzError(f"cannot load {source}: missing keys ({len(missing)}): {', '.join(missing)}; "
                            f"the checkpoint is incomplete or has fewer layers than its config.json says")
     copy_post_attention_norms(state, decoder)
-    fresh = {name: tensor for name, tensor in decoder.state_dict().items()
-             if name not in state and any(part in CROSS_ATTENTION_PARTS for part in name.split("."))}
+    current = decoder.state_dict()
+    fresh = {name: current[name] for name in decoder.cross_attention_parameter_names() if name not in state}
     load_state_dict_strict(decoder, state | fresh, source)
 
 

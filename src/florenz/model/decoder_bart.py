@@ -87,8 +87,10 @@ class BartDecoder(nn.Module):
         normal_init_(self)
 
     def cross_attention_parameter_names(self) -> list[str]:
-        """Names (relative to the decoder) of the cross-attention parameters; pretrained in Florence-2."""
-        return [name for name, _ in self.named_parameters() if ".encoder_attn" in name]
+        """The parameters only cross-attention uses (encoder_attn and its LayerNorm), which LM pre-training
+        without an encoder leaves untouched; pretrained in Florence-2."""
+        return [f"layers.{index}.{name}" for index, layer in enumerate(self.layers)
+                for name, _ in layer.named_parameters() if name.startswith("encoder_attn")]
 
     def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                 encoder_attention_mask: torch.Tensor | None = None,

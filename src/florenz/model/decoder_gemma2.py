@@ -1,10 +1,10 @@
 """Decoder B: Gemma-2 with gated cross-attention to the encoder (reference §1.8).
 
-Shapes: B batch, S encoder length, T new decoder positions, t cached + new positions, H width,
-nh/nkv query/key-value heads, g = nh / nkv queries per key-value head, hd head dim, V vocabulary.
+Shapes: B batch, S encoder length, T new decoder positions, P positions already cached, t = P + T,
+D width, nh/nkv query/key-value heads, g = nh / nkv queries per key-value head, hd head dim, V vocabulary.
 
 The self-attention stack computes what transformers' `Gemma2ForCausalLM` computes (eager attention):
-RMSNorm as (1 + w) in float32, embeddings × √H, RoPE, grouped-query attention scaled by
+RMSNorm as (1 + w) in float32, embeddings × √D, RoPE, grouped-query attention scaled by
 query_pre_attn_scalar^-0.5 with tanh soft-capped logits, sliding-window attention on even layers,
 GELU-tanh gated MLP, four norms per layer, final norm, tied LM head and soft-capped logits.
 Departures, all additive:
@@ -14,7 +14,7 @@ Departures, all additive:
 - `encoder_hidden_states=None` skips cross-attention entirely (text-only language modelling);
 - a `KVCache` holds self-attention keys/values and the cross-attention keys/values of the first step.
 Attention is written as one batched matmul per key-value head group (no copies of K/V per query head),
-with the scale folded into the query and the soft-cap fused with the mask addition. Soft-caps use
+with the scale applied to the query and the soft-cap fused with the mask addition. Soft-caps use
 cap·tanh(u) = 2cap·sigmoid(2u) − cap: PyTorch's CPU sigmoid is ~10× faster than its tanh (22 ms vs 2 ms on
 the 512 × 8192 logits of a training step), and inside a softmax the constant −cap drops out.
 """
@@ -27,10 +27,6 @@ from torch import nn
 
 from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
-
-# parameter-name parts that are new relative to a pretrained Gemma-2 (trained while the LM stays frozen)
-CROSS_ATTENTION_PARTS = ("encoder_attn", "encoder_attn_gate", "pre_encoder_attention_layernorm",
-                         "post_encoder_attention_layernorm")
 
 
 class RMSNorm(nn.Module):
@@ -72,29 +68,34 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
 
 
-def query_multiplier(config: Gemma2DecoderConfig) -> float:
-    """The factor on queries: the attention scale, times 2 / softcap for the sigmoid form of the cap."""
-    scale = config.query_pre_attn_scalar ** -0.5
-    cap = config.attn_logit_softcapping
-    return scale if cap is None else scale * 2.0 / cap
+def rope_tables(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """positions (T,) -> float32 (cos, sin), each (T, 1, hd), as transformers' Gemma2RotaryEmbedding."""
+    # computed per call, not kept as a buffer, so that casting the model to bfloat16 cannot round them
+    inverse_frequencies = 1.0 / theta ** (
+        torch.arange(0, head_dim, 2, dtype=torch.float32, device=positions.device) / head_dim)  # (hd/2,)
+    angles = positions.float()[:, None] * inverse_frequencies  # (T, hd/2)
+    angles = torch.cat((angles, angles), dim=-1)[:, None, :]  # (T, 1, hd)
+    return angles.cos(), angles.sin()
 
 
 def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
-           softcap: float | None) -> torch.Tensor:
+           scale: float, softcap: float | None) -> torch.Tensor:
     """Grouped-query attention with soft-capped logits: softmax(softcap * tanh(q·k * scale / softcap) + mask).
 
-    query (B, T, nh, hd), already multiplied by query_multiplier(config); keys/values (B, nkv, t, hd);
-    mask: additive float32, broadcastable to (B, nkv, g, T, t), or None. Returns (B, T, nh * hd).
+    query (B, T, nh, hd); keys/values (B, nkv, t, hd); mask: additive float32, broadcastable to
+    (B, nkv, g, T, t), or None. Returns (B, T, nh * hd).
     """
     B, T, nh, hd = query.shape
     nkv, t = keys.shape[1], keys.shape[2]
     g = nh // nkv
+    # with a cap, the scores are u = q·k · scale · 2 / softcap, the argument of the sigmoid form below
+    query = query * (scale if softcap is None else scale * 2.0 / softcap)
     # query head h reads key-value head h // g (HF repeat_kv order): group the g queries of a kv head
     grouped = query.view(B, T, nkv, g, hd).permute(0, 2, 3, 1, 4).reshape(B, nkv, g * T, hd)
     scores = (grouped @ keys.transpose(-1, -2)).view(B, nkv, g, T, t)  # (B, nkv, g, T, t)
     if softcap is not None:
-        # the query carries 2 / softcap: softcap·tanh(u) = 2·softcap·sigmoid(2u) − softcap, and softmax
-        # ignores the constant; sigmoid in float32, as bfloat16 would lose 2·softcap·2^-9 near sigmoid = 1/2
+        # softcap·tanh(u / 2) = 2·softcap·sigmoid(u) − softcap, and softmax ignores the constant; sigmoid
+        # in float32, as bfloat16 would lose 2·softcap·2^-9 near sigmoid = 1/2
         scores = torch.sigmoid(scores.float())
         scores = scores * (2.0 * softcap) if mask is None else torch.add(mask, scores, alpha=2.0 * softcap)
     elif mask is not None:
@@ -108,6 +109,106 @@ def _additive_mask(blocked: torch.Tensor) -> torch.Tensor:
     """Boolean 'may not attend' -> float32 0 / most negative float, added to attention logits."""
     most_negative = torch.finfo(torch.float32).min
     return torch.zeros(blocked.shape, device=blocked.device).masked_fill_(blocked, most_negative)
+
+
+class SelfAttention(nn.Module):
+    """Causal grouped-query self-attention with RoPE; keys/values go through the cache when given."""
+
+    def __init__(self, config: Gemma2DecoderConfig, layer_index: int) -> None:
+        super().__init__()
+        self.layer_index = layer_index
+        self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
+                                                             config.num_key_value_heads, config.head_dim)
+        self.scale = config.query_pre_attn_scalar ** -0.5
+        self.softcap = config.attn_logit_softcapping
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                cache: KVCache | None) -> torch.Tensor:
+        """x (B, T, D); rope = (cos, sin), each (T, 1, hd); mask (T, t) additive -> (B, T, D)."""
+        B, T, _ = x.shape
+        cos, sin = rope
+        query = apply_rotary(self.q_proj(x).view(B, T, self.num_heads, self.head_dim), cos, sin)
+        keys = apply_rotary(self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim), cos, sin)
+        keys = keys.transpose(1, 2)  # (B, nkv, T, hd)
+        values = self.v_proj(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)  # as keys
+        if cache is not None:
+            keys, values = cache.update_self(self.layer_index, keys, values)  # (B, nkv, t, hd)
+        return self.o_proj(attend(query, keys, values, mask, self.scale, self.softcap))
+
+
+class CrossAttention(nn.Module):
+    """Grouped-query attention from the decoder to the encoder: no RoPE, no causal mask (reference §1.8)."""
+
+    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
+        super().__init__()
+        self.layer_index = layer_index
+        self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
+                                                             config.num_key_value_heads, config.head_dim)
+        self.scale = config.query_pre_attn_scalar ** -0.5
+        self.softcap = config.attn_logit_softcapping
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor | None,
+                cache: KVCache | None) -> torch.Tensor:
+        """x (B, T, D), encoder_hidden (B, S, De), mask (B, 1, 1, 1, S) additive -> (B, T, D)."""
+        B, T, _ = x.shape
+        query = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)
+        if cache is not None and cache.cross[self.layer_index] is not None:
+            keys, values = cache.cross[self.layer_index]
+        else:
+            S = encoder_hidden.shape[1]
+            keys = self.k_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
+            values = self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
+            if cache is not None:
+                cache.cross[self.layer_index] = (keys, values)  # (B, nkv, S, hd): fixed while generating
+        return self.o_proj(attend(query, keys, values, mask, self.scale, self.softcap))
+
+
+class DecoderLayer(nn.Module):
+    """Gemma-2 layer, optionally with gated cross-attention between self-attention and the MLP."""
+
+    # the submodules and parameters a cross-attention layer adds to Gemma-2's layer
+    CROSS_ATTENTION_PARTS = ("pre_encoder_attention_layernorm", "encoder_attn", "encoder_attn_gate",
+                             "post_encoder_attention_layernorm")
+
+    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
+        super().__init__()
+        eps = config.rms_norm_eps
+        self.is_sliding = layer_index % 2 == 0  # Gemma-2 alternates sliding (even) and full (odd) layers
+        self.input_layernorm = RMSNorm(config.hidden_size, eps)
+        self.self_attn = SelfAttention(config, layer_index)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, eps)
+        self.has_cross_attention = layer_index % config.cross_attention_every == 0
+        if self.has_cross_attention:
+            self.pre_encoder_attention_layernorm = (RMSNorm(config.hidden_size, eps)
+                                                    if config.cross_attention_prenorm else None)
+            self.encoder_attn = CrossAttention(config, encoder_hidden_size, layer_index)
+            # gate 0: tanh(0) = 0, so at step 0 the layer computes exactly what the pretrained Gemma-2 did
+            self.encoder_attn_gate = nn.Parameter(torch.zeros(()))
+            self.post_encoder_attention_layernorm = RMSNorm(config.hidden_size, eps)
+        self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
+        self.mlp = MLP(config)
+        self.post_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                self_mask: torch.Tensor | None, encoder_hidden: torch.Tensor | None,
+                encoder_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D)."""
+        h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), rope, self_mask, cache))
+        if self.has_cross_attention and encoder_hidden is not None:
+            # the reference feeds the raw residual stream as the query (§9.2.19); pre-norm is an ablation
+            prenorm = self.pre_encoder_attention_layernorm
+            query = h if prenorm is None else prenorm(h)
+            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache)
+            h = h + torch.tanh(self.encoder_attn_gate) * self.post_encoder_attention_layernorm(crossed)
+        return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
 
 class SoftCapInPlace(torch.autograd.Function):
@@ -131,99 +232,13 @@ class SoftCapInPlace(torch.autograd.Function):
         return (y * y).sub_(ctx.cap ** 2).mul_(-0.5 / ctx.cap).mul_(grad), None
 
 
-class SelfAttention(nn.Module):
-    """Causal grouped-query self-attention with RoPE; keys/values go through the cache when given."""
-
-    def __init__(self, config: Gemma2DecoderConfig, layer_index: int) -> None:
-        super().__init__()
-        self.layer_index = layer_index
-        self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
-                                                             config.num_key_value_heads, config.head_dim)
-        self.softcap = config.attn_logit_softcapping
-        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, H); rope = (cos, sin, query_cos, query_sin), each (T, 1, hd); mask (T, t) -> (B, T, H)."""
-        B, T, _ = x.shape
-        cos, sin, query_cos, query_sin = rope
-        query = apply_rotary(self.q_proj(x).view(B, T, self.num_heads, self.head_dim), query_cos, query_sin)
-        keys = apply_rotary(self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim), cos, sin)
-        keys = keys.transpose(1, 2)  # (B, nkv, T, hd)
-        values = self.v_proj(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)  # as keys
-        if cache is not None:
-            keys, values = cache.update_self(self.layer_index, keys, values)  # (B, nkv, t, hd)
-        return self.o_proj(attend(query, keys, values, mask, self.softcap))
-
-
-class CrossAttention(nn.Module):
-    """Grouped-query attention from the decoder to the encoder: no RoPE, no causal mask (reference §1.8)."""
-
-    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
-        super().__init__()
-        self.layer_index = layer_index
-        self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
-                                                             config.num_key_value_heads, config.head_dim)
-        self.softcap = config.attn_logit_softcapping
-        self.query_multiplier = query_multiplier(config)
-        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
-
-    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, H), encoder_hidden (B, S, De), mask (B, 1, 1, 1, S) additive -> (B, T, H)."""
-        B, T, _ = x.shape
-        query = self.q_proj(x).view(B, T, self.num_heads, self.head_dim) * self.query_multiplier
-        if cache is not None and cache.cross[self.layer_index] is not None:
-            keys, values = cache.cross[self.layer_index]
-        else:
-            S = encoder_hidden.shape[1]
-            keys = self.k_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
-            values = self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
-            if cache is not None:
-                cache.cross[self.layer_index] = (keys, values)  # (B, nkv, S, hd): fixed while generating
-        return self.o_proj(attend(query, keys, values, mask, self.softcap))
-
-
-class DecoderLayer(nn.Module):
-    """Gemma-2 layer, optionally with gated cross-attention between self-attention and the MLP."""
-
-    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
-        super().__init__()
-        eps = config.rms_norm_eps
-        self.is_sliding = layer_index % 2 == 0  # Gemma-2 alternates sliding (even) and full (odd) layers
-        self.input_layernorm = RMSNorm(config.hidden_size, eps)
-        self.self_attn = SelfAttention(config, layer_index)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, eps)
-        self.has_cross_attention = layer_index % config.cross_attention_every == 0
-        if self.has_cross_attention:
-            self.pre_encoder_attention_layernorm = (RMSNorm(config.hidden_size, eps)
-                                                    if config.cross_attention_prenorm else None)
-            self.encoder_attn = CrossAttention(config, encoder_hidden_size, layer_index)
-            # gate 0: tanh(0) = 0, so at step 0 the layer computes exactly what the pretrained Gemma-2 did
-            self.encoder_attn_gate = nn.Parameter(torch.zeros(()))
-            self.post_encoder_attention_layernorm = RMSNorm(config.hidden_size, eps)
-        self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
-        self.mlp = MLP(config)
-        self.post_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], self_mask: torch.Tensor | None,
-                encoder_hidden: torch.Tensor | None, encoder_mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, H) -> (B, T, H)."""
-        h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), rope, self_mask, cache))
-        if self.has_cross_attention and encoder_hidden is not None:
-            # the reference feeds the raw residual stream as the query (§9.2.19); pre-norm is an ablation
-            prenorm = self.pre_encoder_attention_layernorm
-            query = h if prenorm is None else prenorm(h)
-            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache)
-            h = h + torch.tanh(self.encoder_attn_gate) * self.post_encoder_attention_layernorm(crossed)
-        return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
+def soft_capped_lm_head(x: torch.Tensor, embedding: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """The tied LM head with Gemma-2's final soft-cap: x (B, T, D), embedding (V, D) -> float32 (B, T, V)."""
+    if cap is None:
+        return F.linear(x, embedding).float()
+    # scaling the (B, T, D) input rather than the (B, T, V) logits by 2 / cap saves a pass over V
+    logits = F.linear(x * (2.0 / cap), embedding)  # (B, T, V), 2 · logits / cap
+    return SoftCapInPlace.apply(logits if logits.dtype == torch.float32 else logits.float(), cap)
 
 
 class Gemma2Decoder(nn.Module):
@@ -249,30 +264,23 @@ class Gemma2Decoder(nn.Module):
         return len(self.layers)
 
     def cross_attention_parameter_names(self) -> list[str]:
-        """Names of the parameters added to Gemma-2 (cross-attention, gates, their norms)."""
-        return [name for name, _ in self.named_parameters()
-                if any(part in CROSS_ATTENTION_PARTS for part in name.split("."))]
+        """The parameters Gemma-2 lacks: each cross-attention block's q/k/v/o, its gate and its norms.
 
-    def _rope_tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """positions (T,) -> float32 cos, sin (T, 1, hd) for keys, and for queries times query_multiplier."""
-        # computed here, not kept as a buffer, so that casting the model to bfloat16 cannot round them
-        hd = self.config.head_dim
-        inverse_frequencies = 1.0 / self.config.rope_theta ** (
-            torch.arange(0, hd, 2, dtype=torch.float32, device=positions.device) / hd)  # (hd/2,)
-        angles = positions.float()[:, None] * inverse_frequencies  # (T, hd/2)
-        angles = torch.cat((angles, angles), dim=-1)[:, None, :]  # (T, 1, hd)
-        cos, sin = angles.cos(), angles.sin()
-        multiplier = query_multiplier(self.config)
-        return cos, sin, cos * multiplier, sin * multiplier
+        The one list of what is new: freezing (accounting.apply_freezing trains these and the embedding),
+        LM pre-training (which leaves them untouched) and Gemma-2 loading (which keeps their init) use it.
+        """
+        return [f"layers.{index}.{name}" for index, layer in enumerate(self.layers)
+                for name, _ in layer.named_parameters()
+                if name.split(".", 1)[0] in DecoderLayer.CROSS_ATTENTION_PARTS]
 
-    def _self_attention_mask(self, start: int, T: int, sliding: bool,
+    def _self_attention_mask(self, past: int, T: int, sliding: bool,
                              device: torch.device) -> torch.Tensor | None:
-        """Additive float32 mask (T, t), queries at start..start+T-1, keys 0..start+T-1; None: all allowed."""
+        """Additive float32 mask (T, t), queries at past..past+T-1, keys 0..past+T-1; None: all allowed."""
         # one new token sees every cached one, unless a sliding window is shorter than the cache
-        if T == 1 and not (sliding and start + 1 > self.config.sliding_window):
+        if T == 1 and not (sliding and past + 1 > self.config.sliding_window):
             return None
-        query_positions = torch.arange(start, start + T, device=device)[:, None]  # (T, 1)
-        key_positions = torch.arange(start + T, device=device)[None, :]  # (1, t)
+        query_positions = torch.arange(past, past + T, device=device)[:, None]  # (T, 1)
+        key_positions = torch.arange(past + T, device=device)[None, :]  # (1, t)
         allowed = key_positions <= query_positions
         if sliding:
             # as transformers' sliding_window_overlay: a query sees its last `sliding_window` positions
@@ -285,18 +293,19 @@ class Gemma2Decoder(nn.Module):
         """Next-token logits.
 
         input_ids (B, T); encoder_hidden_states (B, S, De) or None for text-only language modelling;
-        encoder_attention_mask (B, S), 1 = attend, 0 = padding, or None; cache: positions already decoded,
-        advanced by T here. Returns float32 logits (B, T, V), soft-capped per config.
+        encoder_attention_mask (B, S), 1 = attend, 0 = padding, or None. With a cache, the T tokens follow
+        the P = cache.length cached ones, and the cache advances by T. Returns float32 logits (B, T, V),
+        soft-capped per config.
         """
         B, T = input_ids.shape
-        start = 0 if cache is None else cache.length
-        x = self.embed_tokens(input_ids)  # (B, T, H)
-        # √H is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
+        past = 0 if cache is None else cache.length
+        x = self.embed_tokens(input_ids)  # (B, T, D)
+        # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
         x = x * torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
-        positions = torch.arange(start, start + T, device=input_ids.device)
-        rope = self._rope_tables(positions)
-        sliding_mask = self._self_attention_mask(start, T, True, input_ids.device)
-        full_mask = self._self_attention_mask(start, T, False, input_ids.device)
+        positions = torch.arange(past, past + T, device=input_ids.device)
+        rope = rope_tables(positions, self.config.head_dim, self.config.rope_theta)
+        sliding_mask = self._self_attention_mask(past, T, True, input_ids.device)
+        full_mask = self._self_attention_mask(past, T, False, input_ids.device)
         encoder_mask = None
         if encoder_hidden_states is not None and encoder_attention_mask is not None:
             padding = encoder_attention_mask[:, None, None, None, :] == 0  # (B, 1, 1, 1, S)
@@ -304,12 +313,7 @@ class Gemma2Decoder(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
                       encoder_mask, cache)
-        x = self.norm(x)  # (B, T, H)
+        x = self.norm(x)  # (B, T, D)
         if cache is not None:
             cache.length += T
-        cap = self.config.final_logit_softcapping
-        if cap is None:
-            return F.linear(x, self.embed_tokens.weight).float()  # (B, T, V)
-        # scaling the (B, T, H) input rather than the (B, T, V) logits by 2 / cap saves a pass over V
-        logits = F.linear(x * (2.0 / cap), self.embed_tokens.weight)  # (B, T, V), 2 · logits / cap
-        return SoftCapInPlace.apply(logits if logits.dtype == torch.float32 else logits.float(), cap)
+        return soft_capped_lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping)

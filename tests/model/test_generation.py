@@ -17,7 +17,7 @@ from florenz.model.config import (
 )
 from florenz.model.convert_gemma2 import load_gemma2
 from florenz.model.florenz import FlorenzModel
-from florenz.model.generate import generate
+from florenz.model.generation import generate
 
 SPECIAL_IDS = dict(decoder_start_token_id=1, eos_token_id=1, pad_token_id=0)
 

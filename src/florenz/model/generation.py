@@ -3,7 +3,7 @@
 A model is anything with `config` (decoder_start_token_id, eos_token_id, pad_token_id),
 `encode(pixel_values, input_ids, attention_mask) -> (encoder_hidden (B, S, D), encoder_mask (B, S))` and
 `decode(decoder_input_ids (B, T), encoder_hidden, encoder_mask, cache=None) -> logits (B, T, V)` whose
-decoder advances `cache.length`; `new_cache()` is used when the model has it.
+decoder advances `cache.length`, and `decoder.num_layers` (the size of its KVCache).
 
 Every setting is an argument: nothing comes from a hidden generation config (the reference inherited
 `no_repeat_ngram_size=3`, `early_stopping` and forced tokens from `text_config`, §9.2.8). The decoder input
@@ -34,10 +34,7 @@ class _Stepper:
     def __init__(self, model: Any, encoder_hidden: torch.Tensor | None, encoder_mask: torch.Tensor | None,
                  use_cache: bool) -> None:
         self.model, self.encoder_hidden, self.encoder_mask = model, encoder_hidden, encoder_mask
-        self.cache = None
-        if use_cache:
-            has_own = hasattr(model, "new_cache")
-            self.cache = model.new_cache() if has_own else KVCache(model.decoder.num_layers)
+        self.cache = KVCache(model.decoder.num_layers) if use_cache else None
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (R, t) -> log p(next token) (R, V); with a cache only the uncached tail is fed."""

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from florenz.config import ConfigError
 from florenz.train.config import OptimConfig
 from florenz.train.optim import build_optimizer, lr_factor, no_decay_names
 
@@ -59,12 +60,34 @@ def test_wsd_stable_phase_is_the_same_for_every_budget():
         assert lr_factor(step, 32, config) == lr_factor(step, 100, config)
 
 
-def test_default_no_decay_is_hf_biases_and_layernorm_weights():
-    names = no_decay_names(Tiny(), OptimConfig().no_decay)
-    assert names == {"proj.bias", "norm.weight", "norm.bias"}
-    wider = no_decay_names(Tiny(), ("bias", "LayerNorm", "RMSNorm", "Embedding", "gate"))
+def test_keywords_select_module_types_and_other_entries_are_name_patterns():
+    assert no_decay_names(Tiny(), ("LayerNorm",)) == {"norm.weight", "norm.bias"}
+    wider = no_decay_names(Tiny(), ("bias", "LayerNorm", "RMSNorm", "Embedding", "gate$"))
     assert wider == {"proj.bias", "norm.weight", "norm.bias", "rms.weight", "embed_tokens.weight",
                      "encoder_attn_gate"}
+
+
+@pytest.mark.parametrize("size", ["world-xs-gemma", "world-xxs"])
+def test_default_no_decay_equals_transformers_trainer_on_a_florenz_model(size):
+    from transformers import Trainer
+
+    from florenz.model.florenz import FlorenzModel
+    from florenz.model.sizes import SIZES
+
+    model = FlorenzModel(SIZES[size])
+    decayed = set(Trainer.get_decay_parameter_names(None, model))  # the method does not use the Trainer
+    exempt = no_decay_names(model, OptimConfig().no_decay)
+    names = {name for name, _ in model.named_parameters()}
+    assert exempt == names - decayed
+    if size == "world-xs-gemma":  # the Gemma norms, old and new, are exempt; the gates are not
+        assert {"decoder.norm.weight", "decoder.layers.0.input_layernorm.weight",
+                "decoder.layers.0.post_encoder_attention_layernorm.weight"} <= exempt
+        assert "decoder.layers.0.encoder_attn_gate" not in exempt
+
+
+def test_an_invalid_no_decay_pattern_is_a_config_error_naming_the_option():
+    with pytest.raises(ConfigError, match="--optim.no-decay"):
+        no_decay_names(Tiny(), ("bias", "(unclosed"))
 
 
 def test_weight_decay_shrinks_only_decayed_parameters():

@@ -53,10 +53,13 @@ class OptimConfig:
     beta1: float = option(0.9, "AdamW β1")
     beta2: float = option(0.999, "AdamW β2")
     eps: float = option(1e-8, "AdamW ε")
+    # transformers 5.x Trainer.get_decay_parameter_names: nn.LayerNorm modules, then these name patterns
     no_decay: tuple[str, ...] = option(
-        ("bias", "LayerNorm"), "parameters without weight decay: 'LayerNorm', 'RMSNorm' and 'Embedding' "
-                               "match every parameter of such modules, anything else is a substring of the "
-                               "parameter name ('bias', 'encoder_attn_gate'); default: HF's (reference §3.5)")
+        ("LayerNorm", "bias", "layernorm", "rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"),
+        "parameters without weight decay: 'LayerNorm', 'RMSNorm' and 'Embedding' match every parameter of "
+        "such modules, anything else is a regular expression searched in the lower-cased parameter name "
+        "(e.g. 'encoder_attn_gate'); default: transformers' Trainer, i.e. biases and every LayerNorm and "
+        "RMSNorm weight (the reference's older transformers exempted LayerNorm only, §3.5)")
     grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 disables")
     schedule: Literal["cosine", "wsd", "constant"] = option(
         "cosine", "cosine: warm-up then cosine to 0 (paper); wsd: warm-up, stable, decay over the last "

@@ -8,6 +8,7 @@ warmup-stable-decay (WSD) run can branch a cool-down for a smaller budget off it
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -22,17 +23,25 @@ _MODULE_KEYWORDS = {"LayerNorm": lambda m: isinstance(m, nn.LayerNorm),
 
 
 def no_decay_names(model: nn.Module, no_decay: tuple[str, ...]) -> set[str]:
-    """Names of parameters exempt from weight decay: owned by a keyword's module type, or containing a
-    non-keyword entry as a substring (HF's default is ("bias", "LayerNorm"), reference §3.5)."""
-    substrings = [entry for entry in no_decay if entry not in _MODULE_KEYWORDS]
+    """Names of parameters exempt from weight decay: owned (at any depth) by a keyword's module type, or
+    whose lower-cased name matches a non-keyword entry as a regular expression (`re.search`).
+
+    The default entries are transformers' `Trainer.get_decay_parameter_names` (5.x): nn.LayerNorm modules,
+    biases and every name with a norm in it (so Gemma's RMSNorm weights too).
+    """
+    try:
+        patterns = [re.compile(entry) for entry in no_decay if entry not in _MODULE_KEYWORDS]
+    except re.error as error:
+        raise ConfigError(f"--optim.no-decay holds an invalid regular expression ({error}); fix or remove "
+                          f"that entry") from None
     module_tests = [_MODULE_KEYWORDS[entry] for entry in no_decay if entry in _MODULE_KEYWORDS]
     exempt = set()
     for module_name, module in model.named_modules():
         if any(test(module) for test in module_tests):
             exempt.update(f"{module_name}.{name}" if module_name else name
-                          for name, _ in module.named_parameters(recurse=False))
+                          for name, _ in module.named_parameters())
     names = {name for name, _ in model.named_parameters()}
-    exempt.update(name for name in names if any(s in name for s in substrings))
+    exempt.update(name for name in names if any(pattern.search(name.lower()) for pattern in patterns))
     return exempt & names
 
 

@@ -40,7 +40,8 @@ _HAN = "\u2e80-\u2fdf\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020
 _HAN_OR_RUN = re.compile(f"[{_HAN}]|[^{_HAN}]+")
 
 
-def _check_language(lang: str) -> str:
+def check_language_code(lang: str) -> str:
+    """`lang` if it looks like an ISO 639 code (any language: XM3600 has 36), else a FlorenzError."""
     if not isinstance(lang, str) or not _LANGUAGE_CODE.fullmatch(lang):
         raise FlorenzError(f"language {lang!r} is not an ISO 639 code; give 2-3 lowercase letters such as "
                            "en, de, fr, es, ru or zh")
@@ -71,7 +72,7 @@ def sacrebleu_corpus(hypotheses: list[str], references: list[list[str]], lang: s
     from sacrebleu.metrics import BLEU
 
     _check_corpus(hypotheses, references)
-    tokenizer = "zh" if _check_language(lang) == "zh" else "13a"
+    tokenizer = "zh" if check_language_code(lang) == "zh" else "13a"
     streams = [[refs[j] if j < len(refs) else None for refs in references]
                for j in range(max(len(refs) for refs in references))]
     metric = BLEU(tokenize=tokenizer)
@@ -107,7 +108,7 @@ def tokenize_for_cider(text: str, lang: str) -> list[str]:
     "图为一个红色的圆。" (zh) -> ["图", "为", "一", "个", "红", "色", "的", "圆"].
     """
     words = unicodedata.normalize("NFKC", text).lower().translate(_PUNCTUATION).split()
-    if _check_language(lang) == "zh":
+    if check_language_code(lang) == "zh":
         return [piece for word in words for piece in _HAN_OR_RUN.findall(word)]
     return words
 

@@ -51,8 +51,6 @@ VERBS = [
          "Pre-train a size's decoder as a language model on the world's corpus (--langs en or all)."),
     Verb("init", "florenz.pretrain.config:InitConfig", "florenz.pretrain.compose:init",
          "Compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T."),
-    Verb("score", "florenz.eval.config:ScoreConfig", "florenz.eval.score:score",
-         "Score a prediction file against references by id: BLEU (sacrebleu) or CIDEr-D x100."),
     Verb("caption", "florenz.eval.config:CaptionConfig", "florenz.eval.predict:caption",
          "Caption images with a trained model in a language (--prefix: start from its caption prefix)."),
     Verb("translate", "florenz.eval.config:TranslateConfig", "florenz.eval.predict:translate",

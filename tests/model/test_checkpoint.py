@@ -162,3 +162,21 @@ def test_saving_again_keeps_other_files_and_removes_the_previous_shards(model, t
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "config.json", "model.safetensors", "trainer_state.json"]
     assert torch.equal(_logits(FlorenzModel.from_pretrained(tmp_path)), _logits(model))
+
+
+def test_every_written_file_is_fsynced_before_it_is_renamed_into_place(model, tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    model.save_pretrained(tmp_path, max_shard_bytes=20_000)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) > 3  # shards, the index and config.json
+    assert sorted(name.removesuffix(".tmp") for name in synced) == written
+    assert not [name for name in written if name.endswith(".tmp") or name.startswith(".")]

@@ -1,9 +1,10 @@
 """Checkpoints in the Hugging Face layout: `config.json` + `model.safetensors`.
 
 Above a size threshold the weights go to `model-0000k-of-0000n.safetensors` shards named by
-`model.safetensors.index.json`. Saving writes into a temporary directory inside the target and then
-renames each file into place (config.json last), so a reader never sees a half-written file, and files of
-other components in the same directory (a run's `trainer_state.json`, `metrics.jsonl`) are kept. Weights
+`model.safetensors.index.json`. Saving writes each file with `florenz.files.write_atomically` (a
+temporary file, fsync'ed, renamed into place; config.json last), so a reader never sees a half-written
+file, and files of other components in the same directory (a run's `trainer_state.json`,
+`metrics.jsonl`) are kept. Weights
 that are the same tensor under two names (a tied LM head) are stored once. Loading never unpickles:
 safetensors, or `torch.load(weights_only=True)` for `.bin`/`.pt` files. A strict load checks every key
 and shape first and copies nothing unless all of them match.
@@ -12,18 +13,16 @@ and shape first and copies nothing unless all of them match.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from florenz.errors import FlorenzError
+from florenz.files import write_atomically
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -80,26 +79,20 @@ def save_checkpoint(module: nn.Module, config: dict[str, Any], directory: str | 
     shards = _shards(tensors, max_shard_bytes)
     count = len(shards)
     names = [WEIGHTS_NAME] if count == 1 else [_shard_name(i + 1, count) for i in range(count)]
-    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
-    try:
-        for name, shard in zip(names, shards):
-            save_file(shard, staging / name, metadata={"format": "pt"})
-        if count > 1:
-            weight_map = {key: name for name, shard in zip(names, shards) for key in shard}
-            total = sum(t.numel() * t.element_size() for t in tensors.values())
-            (staging / INDEX_NAME).write_text(json.dumps(
-                {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True))
-            names.append(INDEX_NAME)
-        (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        for name in names:
-            os.replace(staging / name, directory / name)
-        # weights files of an earlier save that this one does not overwrite would confuse a reader
-        for stale in directory.iterdir():
-            if _is_weights_file(stale.name) and stale.name not in names:
-                stale.unlink()
-        os.replace(staging / CONFIG_NAME, directory / CONFIG_NAME)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # each file is fsync'ed and renamed into place, config.json last: a reader never sees a partial one
+    for name, shard in zip(names, shards):
+        write_atomically(directory / name, save(shard, metadata={"format": "pt"}))
+    if count > 1:
+        weight_map = {key: name for name, shard in zip(names, shards) for key in shard}
+        total = sum(t.numel() * t.element_size() for t in tensors.values())
+        write_atomically(directory / INDEX_NAME, json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True))
+        names.append(INDEX_NAME)
+    # weights files of an earlier save that this one does not overwrite would confuse a reader
+    for stale in directory.iterdir():
+        if _is_weights_file(stale.name) and stale.name not in names:
+            stale.unlink()
+    write_atomically(directory / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
 
 
 def read_config(directory: str | Path, model_type: str, architecture: str) -> dict[str, Any]:

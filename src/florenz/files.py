@@ -185,3 +185,8 @@ def owned_directory(directory: str | Path, verb: str) -> Iterator[Path]:
     finally:
         lock.unlink(missing_ok=True)  # before unlocking: a waiter that locked this inode sees it is gone
         handle.close()
+
+
+def nothing_to_do(verb: str, out: str | Path, detail: str) -> str:
+    """The one wording for rerunning a verb whose output is already complete; the verb then exits 0."""
+    return f"florenz {verb}: {out} is finished ({detail}); nothing to do"

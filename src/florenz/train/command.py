@@ -29,6 +29,7 @@ def train_command(config: TrainConfig) -> int:
         if bar is not None:
             bar.close()
     if bar is not None:  # only rank 0 gets progress, and only when it trained
+        skipped = f", {result.skipped_samples} bad samples skipped" if config.skip_bad_samples else ""
         print(f"trained {result.steps} steps ({result.seen_samples} samples), final loss "
-              f"{result.final_loss:.4f}: {result.run_dir}")
+              f"{result.final_loss:.4f}{skipped}: {result.run_dir}")
     return 0

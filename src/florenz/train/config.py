@@ -85,7 +85,8 @@ class TrainConfig:
     data: str = option("runs/world", "data directory: a world (florenz world build) or real shards in its "
                                      "layout")
     out: str = option("runs/train", "run directory; an existing one is resumed, a finished one left alone")
-    size: str = option("world-xxs", "model size from the ladder (florenz.model.sizes); ignored with --init")
+    size: str = option("", "model size from the ladder (florenz.model.sizes); empty: world-xxs, or with "
+                           "--init the checkpoint's own size (another one is refused)")
     init: str = option("", "checkpoint directory to start from (fine-tuning, or VLM training after LM "
                            "pre-training); empty: fresh random weights")
     mode: Literal["vlm", "lm"] = option("vlm", "vlm: image+prompt -> target; lm: decoder-only language "
@@ -116,6 +117,13 @@ class TrainConfig:
     log_every: int = option(10, "append a metrics.jsonl row every N optimizer steps")
     report_to: Literal["none", "tensorboard", "wandb"] = option(
         "none", "also log to TensorBoard or wandb (offline) if that package is installed")
+    resume_with_changes: bool = option(False, "let a resume change optim.lr, optim.grad_clip, precision or "
+                                              "skip_bad_samples (recorded in OUT/changes.jsonl); any other "
+                                              "change needs a new --out")
+    verify_data: bool = option(False, "also check the sha256 of every training shard against the data's "
+                                      "manifest at start (reads all the data; counts are always checked)")
+    skip_bad_samples: bool = option(False, "skip samples whose image does not decode and count them "
+                                           "(skipped_samples in metrics.jsonl); default: stop, naming them")
     optim: OptimConfig = option(OptimConfig(), "optimizer and schedule")
     loader: LoaderConfig = option(LoaderConfig(), "data loading, balancing and tokenisation")
 

@@ -13,7 +13,10 @@ trainer_state.json, metrics.jsonl, checkpoints/step-N/ while running.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,9 +29,23 @@ from florenz.config import ConfigError, to_dict
 from florenz.data.collate import IGNORE_INDEX
 from florenz.data.loader import Step
 from florenz.errors import FlorenzError
-from florenz.files import write_directory_atomically, write_json_atomically
+from florenz.files import (
+    nothing_to_do,
+    owned_directory,
+    write_atomically,
+    write_directory_atomically,
+    write_json_atomically,
+)
 from florenz.train import checkpoint as ckpt
-from florenz.train.build import build_model, build_steps, set_trainable, tokenizer_size
+from florenz.train.build import (
+    build_model,
+    build_steps,
+    check_data,
+    check_init_tokenizer,
+    resolve_size,
+    set_trainable,
+    tokenizer_size,
+)
 from florenz.train.config import TrainConfig
 from florenz.train.device import use_bf16
 from florenz.train.distributed import (
@@ -57,6 +74,7 @@ from florenz.train.metrics import (
 from florenz.train.optim import build_optimizer, cooldown_steps, lr_factor, set_learning_rate
 
 TRAIN_CONFIG = "train_config.json"
+CHANGES = "changes.jsonl"  # settings changed by resumes with --resume-with-changes: step, {key: [old, new]}
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,7 @@ class TrainResult:
     final_loss: float | None  # token-mean loss of the last step; None if nothing was trained now
     resumed_from_step: int
     already_finished: bool = False
+    skipped_samples: int = 0  # bad samples left out over the whole run (--skip-bad-samples)
 
 
 def plan_run(config: TrainConfig, world_size: int) -> Plan:
@@ -104,7 +123,9 @@ def plan_run(config: TrainConfig, world_size: int) -> Plan:
 
 # Settings that change how a run is carried out, not what it computes: a resume may change them.
 OPERATIONAL_SETTINGS = ("out", "threads", "save_every", "keep_last", "log_every", "report_to",
-                        "loader.prefetch_steps")
+                        "loader.prefetch_steps", "resume_with_changes", "verify_data")
+# Settings a resume may change with --resume-with-changes: the optimizer state and the data order stay valid.
+RESUMABLE_CHANGES = ("optim.lr", "optim.grad_clip", "precision", "skip_bad_samples")
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -117,38 +138,79 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _check_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """A new run writes its config; an existing one must have been started with the same config."""
+def _check_run_dir(run_dir: Path, config: TrainConfig) -> dict[str, list[Any]]:
+    """A new run may start; an existing one must have been started with the same config, except for the
+    RESUMABLE_CHANGES that --resume-with-changes allows, returned as {key: [old, new]}."""
     saved_path = run_dir / TRAIN_CONFIG
     if saved_path.is_file():
         saved, current = _flat(ckpt.read_json(saved_path)), _flat(to_dict(config))
-        changed = sorted(key for key in set(saved) | set(current)
-                         if key not in OPERATIONAL_SETTINGS and saved.get(key) != current.get(key))
-        if changed:
+        changed = {key: [saved.get(key), current.get(key)] for key in sorted(set(saved) | set(current))
+                   if key not in OPERATIONAL_SETTINGS and saved.get(key) != current.get(key)}
+        fixed = [key for key in changed if key not in RESUMABLE_CHANGES]
+        if fixed or (changed and not config.resume_with_changes):
+            fix = (f"{', '.join(fixed)} cannot change within a run: rerun with its {TRAIN_CONFIG} (--config) "
+                   f"or choose a new --out" if fixed else "rerun with --resume-with-changes to continue "
+                   f"from the last checkpoint with them (recorded in {CHANGES}), or choose a new --out")
             raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
-                              "rerun with its train_config.json (--config) or choose a new --out")
-        return
+                              f"{fix}")
+        return changed
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir} is not empty and holds no {TRAIN_CONFIG}: it is not a run directory; "
                           "choose a new or empty --out (nothing there was changed)")
+    return {}
+
+
+class DataMismatchError(FlorenzError):
+    """A checkpoint of this run was trained on other data than --data now holds: refused, never skipped."""
 
 
 class Trainer:
     def __init__(self, config: TrainConfig, distributed: Distributed,
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        # start-up checks: nothing is written before every input has been found good
+        config = dataclasses.replace(config, size=resolve_size(config))
+        self.data_identity, self.data_note = check_data(config)
+        check_init_tokenizer(config, self.data_identity["tokenizer_sha256"])
         self.config, self.distributed, self.on_step = config, distributed, on_step
         self.run_dir = Path(config.out)
         self.plan = plan_run(config, distributed.world_size)
-        self.bf16 = use_bf16(config.precision, distributed.device)
         self.last_checkpoint: Path | None = None
+        self.skipped_samples = 0
 
     # --- set-up -------------------------------------------------------------------------------------
 
-    def _setup(self, checkpoint: Path | None) -> dict[str, Any] | None:
+    def _resume_point(self) -> tuple[Path | None, dict[str, Any] | None]:
+        """Set up from the newest checkpoint that loads, warning about each one that does not; a checkpoint
+        of other data is refused, never skipped."""
+        for checkpoint in reversed(ckpt.list_checkpoints(self.run_dir)):
+            try:
+                state = ckpt.read_trainer_state(checkpoint)
+                self._check_same_data(checkpoint, state)
+                return checkpoint, self._setup(checkpoint, state)
+            except DataMismatchError:
+                raise
+            except FlorenzError as error:
+                print0(self.distributed, f"warning: checkpoint {checkpoint} is unreadable ({error}); "
+                                         f"resuming from the one before it")
+        return None, self._setup(None, None)
+
+    def _check_same_data(self, checkpoint: Path, state: dict[str, Any]) -> None:
+        recorded = state.get("data_identity")
+        if recorded is None:  # written before runs recorded their data
+            return
+        changed = [f"{key.removesuffix('_sha256')} sha256 {str(recorded.get(key))[:12]} -> {str(value)[:12]}"
+                   for key, value in self.data_identity.items() if recorded.get(key) != value]
+        if changed:
+            raise DataMismatchError(
+                f"{self.run_dir} was trained on other data than {self.config.data} holds now "
+                f"({'; '.join(changed)}; recorded in {checkpoint}): the world was rebuilt or replaced. Point "
+                f"--data at the data the run started on, or start a new --out")
+
+    def _setup(self, checkpoint: Path | None, state: dict[str, Any] | None) -> dict[str, Any] | None:
         config, distributed = self.config, self.distributed
-        state = ckpt.read_trainer_state(checkpoint) if checkpoint else None
         torch.manual_seed(config.seed)  # the same initial weights on every process
         self.model = build_model(config, checkpoint, tokenizer_size(config)).to(distributed.device)
+        self.bf16 = use_bf16(config.precision, distributed.device, self.model.config)
         self.trainable = set_trainable(self.model, config)
         self.wrapped = wrap_model(self.trainable, config.parallel, distributed)
         self.sharded = distributed.enabled and config.parallel == "fsdp"
@@ -160,6 +222,7 @@ class Trainer:
                                       ckpt.load_optimizer_state(checkpoint / ckpt.OPTIMIZER_STATE))
             ckpt.set_rng_state(state["rng"][distributed.rank % len(state["rng"])])
         self.data_state = None if state is None else state["data"]
+        self.skipped_samples = 0 if state is None else state.get("skipped_samples", 0)
         self.steps: Iterator[Step] = self._batches(self.data_state)
         return state
 
@@ -197,8 +260,8 @@ class Trainer:
             micro_batch_objective(loss_sum, tokens, config.loss_reduction, int(step_targets),
                                   len(micro_batches), distributed.world_size).backward()
             local_loss_sum += loss_sum.item()
-        loss_sum, targets, prompts = all_reduce_sum([local_loss_sum, local_targets, local_prompts],
-                                                    distributed)
+        loss_sum, targets, prompts, skipped = all_reduce_sum(
+            [local_loss_sum, local_targets, local_prompts, float(batches.skipped)], distributed)
         loss = loss_sum / targets
         parameters = [p for p in self.trainable.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or math.inf)
@@ -208,11 +271,13 @@ class Trainer:
             last = self.last_checkpoint or "none written yet"
             raise FlorenzError(f"step {step + 1}: the loss is {loss} and the gradient norm {grad_norm}; "
                                f"training stopped before this update, and the last checkpoint ({last}) is "
-                               f"intact. Lower --optim.lr, try --precision fp32, or check the data, then "
-                               f"rerun to resume")
+                               f"intact. Resume from it with a lower learning rate or in fp32: rerun with "
+                               f"--resume-with-changes --optim.lr {config.optim.lr / 10:g} (or --precision "
+                               f"fp32); or check the data, or start a new --out")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": targets + prompts}
+        return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": targets + prompts,
+                "skipped": int(skipped)}
 
     # --- saving ---------------------------------------------------------------------------------------
 
@@ -233,6 +298,7 @@ class Trainer:
         return {"format": 1, "step": step, "seen_samples": step * self.config.batch_size,
                 "total_steps": total_steps, "global_batch_size": self.config.batch_size,
                 "schedule": self.config.optim.schedule, "finished": finished, "data": self.data_state,
+                "data_identity": self.data_identity, "skipped_samples": self.skipped_samples,
                 "rng": all_gather_objects(ckpt.rng_state(), self.distributed)}
 
     def save_checkpoint(self, step: int) -> None:
@@ -292,25 +358,38 @@ class Trainer:
     # --- the run --------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
+        owner = owned_directory(self.run_dir, "train") if self.distributed.is_main else nullcontext()
+        with owner:  # rank 0 holds the run directory for every rank
+            return self._run()
+
+    def _run(self) -> TrainResult:
         config, distributed, plan = self.config, self.distributed, self.plan
         final_state = self.run_dir / ckpt.TRAINER_STATE
-        _check_run_dir(self.run_dir, config)
+        changes = _check_run_dir(self.run_dir, config)
         if final_state.is_file() and ckpt.read_json(final_state).get("finished"):
             state = ckpt.read_json(final_state)
-            print0(distributed, f"{self.run_dir} is finished ({state['step']} steps); nothing to do")
-            return TrainResult(self.run_dir, state["step"], state["seen_samples"], None, state["step"], True)
+            print0(distributed, nothing_to_do("train", self.run_dir, f"{state['step']} steps"))
+            return TrainResult(self.run_dir, state["step"], state["seen_samples"], None, state["step"], True,
+                               state.get("skipped_samples", 0))
+        if self.data_note:
+            print0(distributed, f"data: {self.data_note}")
         barrier(distributed)  # every rank has checked before rank 0 writes
         if distributed.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            leftovers = ckpt.remove_leftovers(self.run_dir)
+            if leftovers:
+                names = ", ".join(path.name for path in leftovers)
+                print0(distributed, f"removed what an interrupted run left: {names}")
             write_json_atomically(self.run_dir / TRAIN_CONFIG, to_dict(config))
-        checkpoints = ckpt.list_checkpoints(self.run_dir)
-        checkpoint = checkpoints[-1] if checkpoints else None
-        state = self._setup(checkpoint)
+        barrier(distributed)
+        checkpoint, state = self._resume_point()
         start = 0 if state is None else state["step"]
         self.last_checkpoint = checkpoint
         log = MetricsLog(self.run_dir, config.report_to) if distributed.is_main else None
         if log is not None:
             truncate_metrics(log.path, start)
+            if changes:
+                self._record_changes(start, changes)
         print0(distributed, f"{f'resuming at step {start}' if start else 'starting'}: {plan.total_steps} "
                             f"steps of {config.batch_size} samples ({distributed.world_size} process(es), "
                             f"{plan.accumulation} micro-batch(es) of {plan.micro_batch_size}, "
@@ -323,10 +402,13 @@ class Trainer:
                 batch = next(self.steps)
                 result = self.train_step(step, plan.total_steps, batch)
                 self.data_state = batch.state
+                self.skipped_samples += result["skipped"]
                 done = step + 1
                 throughput.add(config.batch_size, int(result["tokens"]))
                 row = {"step": done, "seen_samples": done * config.batch_size, "loss": result["loss"],
                        "lr": result["lr"], "grad_norm": result["grad_norm"]}
+                if config.skip_bad_samples:
+                    row["skipped_samples"] = self.skipped_samples
                 if log is not None and (done % config.log_every == 0 or done == plan.total_steps):
                     log.write({**row, **throughput.report(), "elapsed_s": throughput.elapsed})
                 if self.on_step is not None and distributed.is_main:
@@ -337,7 +419,16 @@ class Trainer:
             self.steps.close()
         self._finish(plan.total_steps)
         return TrainResult(self.run_dir, plan.total_steps, plan.total_steps * config.batch_size,
-                           result.get("loss"), start)
+                           result.get("loss"), start, skipped_samples=self.skipped_samples)
+
+    def _record_changes(self, step: int, changes: dict[str, list[Any]]) -> None:
+        """Append this resume's changed settings to changes.jsonl (rewritten whole, atomically)."""
+        path = self.run_dir / CHANGES
+        before = path.read_text(encoding="utf-8") if path.is_file() else ""
+        row = {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changed": changes}
+        write_atomically(path, before + json.dumps(row) + "\n")
+        print0(self.distributed, f"resuming at step {step} with changed settings: "
+                                 + ", ".join(f"{key} {old} -> {new}" for key, (old, new) in changes.items()))
 
     def _finish(self, steps: int) -> None:
         """The final model into the run directory; trainer_state.json (finished) goes last, as the marker."""

@@ -5,13 +5,23 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from florenz.cli import main
+from florenz.data.world import read_world
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
+from florenz.files import owned_directory
 from florenz.model.checkpoint import load_state_dict_strict
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import VisionPretrainConfig
-from florenz.pretrain.vision import cell_features, cell_labels, linear_probe_accuracy, pretrain_vision
+from florenz.pretrain.vision import (
+    cell_features,
+    cell_labels,
+    linear_probe_accuracy,
+    pretrain_vision,
+    probe_accuracies,
+    render_pool,
+)
 from florenz.world.config import WorldConfig
 from florenz.world.scene import Scene, SceneObject
 
@@ -66,22 +76,81 @@ def test_linear_probe_reads_linearly_separable_classes_and_not_random_labels():
     assert linear_probe_accuracy(features[fit], noise[fit], features[test], noise[test], 4) < 0.4
 
 
-def test_checkpoint_holds_exactly_the_models_vision_keys_trained_and_loadable(world, tmp_path):
-    out = pretrain_vision(tiny_recipe(world, tmp_path / "vision"))
-    tensors = load_file(out / "model.safetensors")
+@pytest.fixture(scope="module")
+def trained(world, tmp_path_factory):
+    """One tiny pre-training (world-xxs, 64 images) that several tests read and none changes."""
+    return pretrain_vision(tiny_recipe(world, tmp_path_factory.mktemp("trained") / "vision"))
+
+
+TINY_FLAGS = ["--size", "world-xxs", "--samples", "64", "--batch-size", "32", "--scenes", "64",
+              "--warmup-steps", "0", "--probe-scenes", "40", "--precision", "fp32"]
+
+
+def modification_times(directory):
+    return {path: path.stat().st_mtime_ns for path in directory.rglob("*")}
+
+
+def test_checkpoint_holds_exactly_the_models_vision_keys_trained_and_loadable(world, trained):
+    tensors = load_file(trained / "model.safetensors")
     torch.manual_seed(0)
     fresh = FlorenzModel(get_size("world-xxs"))
     state = fresh.state_dict()
     assert set(tensors) == {name for name in state if name.startswith(VISION_PREFIXES)}
     assert any(not torch.equal(tensors[name], state[name]) for name in tensors)  # it did train
     load_state_dict_strict(fresh, {**{k: v for k, v in state.items() if k not in tensors}, **tensors}, "test")
-    meta = json.loads((out / "config.json").read_text())
+    meta = json.loads((trained / "config.json").read_text())
     assert meta["model_type"] == "florenz-vision" and meta["size"] == "world-xxs"
     assert meta["vision"]["embed_dims"] == [16, 32] and meta["image_size"] == 32
     manifest_sha = hashlib.sha256((world / "manifest.json").read_bytes()).hexdigest()
     assert meta["world"]["manifest_sha256"] == manifest_sha
-    assert set(meta["probe"]) == {"pretrained", "random"}
-    assert set(meta["probe"]["random"]) == {"colour", "shape"}
+
+
+def loaded(checkpoint, seed: int) -> FlorenzModel:
+    """World-xxs: vision parts from the checkpoint, the rest initialised from `seed`."""
+    torch.manual_seed(seed)
+    model = FlorenzModel(get_size("world-xxs")).eval()
+    model.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
+    return model
+
+
+def test_the_saved_tower_alone_fixes_the_image_features_it_was_scored_on(world, trained):
+    meta = json.loads((trained / "config.json").read_text())
+    scenes, pixels = render_pool(read_world(world), "probe", 40, 32, seed=0)
+    first, second = loaded(trained, seed=1), loaded(trained, seed=2)  # other encoders and decoders
+    with torch.no_grad():
+        torch.testing.assert_close(first.encode_image(pixels), second.encode_image(pixels), rtol=0, atol=0)
+    assert probe_accuracies(first, pixels, scenes) == meta["linear_probe_accuracy"]["pretrained"]
+    torch.manual_seed(0)  # the recipe's seed: the tower before any step is the random baseline
+    assert probe_accuracies(FlorenzModel(get_size("world-xxs")), pixels, scenes) == \
+        meta["linear_probe_accuracy"]["random"]
+
+
+def test_the_same_seed_gives_the_same_checkpoint(world, trained, tmp_path):
+    again = pretrain_vision(tiny_recipe(world, tmp_path / "again"))
+    assert (again / "model.safetensors").read_bytes() == (trained / "model.safetensors").read_bytes()
+    first, second = (json.loads((path / "config.json").read_text()) for path in (trained, again))
+    for meta in (first, second):
+        del meta["samples_per_s"]  # the only timing
+    assert first == second
+
+
+def test_a_rerun_with_the_same_settings_does_nothing_and_other_settings_are_refused(world, trained, capsys):
+    before = modification_times(trained)
+    flags = ["pretrain", "vision", "--world", str(world), "--out", str(trained), *TINY_FLAGS]
+    assert main(flags) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert main([*flags, "--lr", "0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "lr 0.003 -> 0.001" in err and "--overwrite" in err and "another --out" in err
+    assert modification_times(trained) == before
+
+
+def test_a_second_writer_on_one_out_is_refused(world, tmp_path):
+    out = tmp_path / "vision"
+    with owned_directory(out, "pretrain vision"):  # another process pre-training there
+        with pytest.raises(FlorenzError, match="in use by `florenz pretrain vision`"):
+            pretrain_vision(tiny_recipe(world, out))
+    assert not out.exists()
 
 
 def test_an_output_directory_with_other_files_is_refused_and_left_untouched(world, tmp_path):
@@ -114,7 +183,7 @@ def test_a_short_pretraining_learns_object_colours_on_fresh_scenes(world, tmp_pa
     # probe itself needs a longer run, since the first steps reorganise the random tower's colour statistics
     out = pretrain_vision(tiny_recipe(world, tmp_path / "vision", size="world-xs", samples=3200,
                                       batch_size=16, scenes=3200, lr=3e-3, warmup_steps=10, probe_scenes=400))
-    assert json.loads((out / "config.json").read_text())["object_accuracy"]["colour"] > 0.3
+    assert json.loads((out / "config.json").read_text())["dense_head_accuracy"]["colour"] > 0.3
 
 
 @pytest.mark.slow
@@ -123,14 +192,15 @@ def test_linear_probe_on_the_pretrained_tower_beats_the_random_tower_by_far(worl
     recipe = tiny_recipe(world, tmp_path / "vision", size="world-xs", samples=40000, batch_size=64,
                          scenes=8192, lr=3e-3, warmup_steps=30, probe_scenes=2000)
     out = pretrain_vision(recipe)
-    probe = json.loads((out / "config.json").read_text())["probe"]
+    probe = json.loads((out / "config.json").read_text())["linear_probe_accuracy"]
     assert probe["pretrained"]["colour"] > probe["random"]["colour"] + 0.12
     assert probe["pretrained"]["shape"] > probe["random"]["shape"] + 0.12
 
 
 def test_a_tower_that_has_not_learned_colours_is_reported_with_the_fix(world, tmp_path, capsys):
     pretrain_vision(tiny_recipe(world, tmp_path / "weak"))  # 64 images: colours at chance
-    accuracy = json.loads((tmp_path / "weak" / "config.json").read_text())["object_accuracy"]["colour"]
+    accuracy = json.loads((tmp_path / "weak" / "config.json").read_text())["dense_head_accuracy"]["colour"]
     assert accuracy < 0.8
-    warning = capsys.readouterr().err
-    assert "warning" in warning and "--samples" in warning
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "--samples" in captured.err and "dense-head accuracy" in captured.err
+    assert "dense-head accuracy" in captured.out and "linear-probe accuracy" in captured.out  # named apart

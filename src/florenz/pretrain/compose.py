@@ -118,7 +118,7 @@ def compose(config: InitConfig) -> tuple[Any, dict[str, Any]]:
     parts = {
         "world": world,
         "vision": {"path": str(config.vision), "size": vision_meta["size"],
-                   "probe": vision_meta.get("probe")},
+                   "linear_probe_accuracy": vision_meta.get("linear_probe_accuracy")},
         "decoder": {"path": str(config.decoder), "size": decoder_meta["size"], "langs": decoder_meta["langs"],
                     "final_loss": decoder_meta.get("final_loss")},
     }

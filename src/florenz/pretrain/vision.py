@@ -17,8 +17,11 @@ The adapter (2-D positions, projection, LayerNorm) is pre-trained with the tower
 pre-trained and frozen with its DaViT (reference §1.4): the heads read the adapter's output tokens. The
 checkpoint holds exactly FlorenzModel's vision keys (`vision_tower.*`, `image_position_embed.*`,
 `image_projection.*`, `image_proj_norm.*`) in `model.safetensors`, beside a `config.json` of model_type
-"florenz-vision" with the size's vision config, the world's manifest hash and the linear-probe accuracies of
-the pre-trained and of the initial (random) tower.
+"florenz-vision" with the size's vision config, the world's manifest hash and two quality measures on fresh
+scenes: the dense-head accuracy (the training head's per-attribute accuracy on the cells that hold an object)
+and the linear-probe accuracy (a ridge probe on the pooled image token for the largest object's colour and
+shape) of the pre-trained and of the initial (random) tower. Rerunning with the same settings does nothing;
+other settings need --overwrite or another --out.
 
 Shapes: `B` batch, `N` image tokens, `D` adapter width, `c = 9` grid cells, `A = 4` attributes, `K` classes.
 """
@@ -29,6 +32,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +42,13 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
-from florenz.config import ConfigError, to_dict
+from florenz.config import ConfigError, describe_changes, to_dict
 from florenz.data.collate import image_to_tensor
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
-from florenz.files import check_output_directory, write_directory_atomically
+from florenz.files import check_output_directory, owned_directory, read_json, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import VisionPretrainConfig, vision_signature
@@ -74,7 +79,7 @@ def cell_labels(scene: Scene) -> np.ndarray:
                                              for name, values in ATTRIBUTES.items()]
     return labels
 
-# Dense colour accuracy below which a finished pre-training is reported as too weak to help the VLM.
+# Dense-head colour accuracy below which a finished pre-training is reported as too weak to help the VLM.
 WEAK_TOWER_COLOUR_ACCURACY = 0.8
 
 
@@ -114,8 +119,9 @@ def render_pool(world: WorldInfo, unit: str, count: int, image_size: int,
     (count, 3, S, S) preprocessed as the trainer's loader does."""
     rng = stream_rng(world.config["seed"], f"pretrain-vision/{unit}", seed)
     scenes = [sample_scene(rng, max_objects=world.config["max_objects"]) for _ in range(count)]
+    rendering: Iterable[Scene] = tqdm(scenes, desc=f"render {unit} scenes", unit="scene", leave=False)
     pixels = torch.stack([image_to_tensor(Image.fromarray(render_scene(scene, world.config["image_size"])),
-                                          image_size) for scene in scenes])
+                                          image_size) for scene in rendering])
     return scenes, pixels
 
 
@@ -178,8 +184,8 @@ def probe_accuracies(model: nn.Module, pixels: torch.Tensor, scenes: list[Scene]
     return result
 
 
-def _object_accuracy(model: nn.Module, head: DenseAttributeHead, pixels: torch.Tensor,
-                     labels: torch.Tensor) -> dict[str, float]:
+def dense_head_accuracy(model: nn.Module, head: DenseAttributeHead, pixels: torch.Tensor,
+                        labels: torch.Tensor) -> dict[str, float]:
     """Per-attribute accuracy of the dense head on the cells that hold an object."""
     with torch.inference_mode():
         was_training = model.training
@@ -219,21 +225,81 @@ def read_vision_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[
 
 # --- the run ---------------------------------------------------------------------------------------------
 
+def _settings(config: VisionPretrainConfig, world: WorldInfo) -> dict[str, Any]:
+    """What a vision checkpoint is made from: a rerun with equal settings has nothing to do."""
+    recipe = {key: value for key, value in to_dict(config).items()
+              if key not in ("world", "out", "overwrite")}
+    return {"world_manifest_sha256": world.manifest_sha256, **recipe}
+
+
+def _recorded_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    world = meta.get("world", {})
+    return {"world_manifest_sha256": world.get("manifest_sha256"), **meta.get("pretraining", {})}
+
+
+def _already_made(out: Path, settings: dict[str, Any], overwrite: bool) -> bool:
+    """True if `out` holds the checkpoint these settings make; FlorenzError if it holds one made with other
+    settings and --overwrite was not given. Anything else is left to check_output_directory."""
+    config_path = out / "config.json"
+    if overwrite or not config_path.is_file():
+        return False
+    meta = read_json(config_path, "delete it or choose another --out")
+    if meta.get("model_type") != VISION_MODEL_TYPE:
+        return False
+    recorded = _recorded_settings(meta)
+    if recorded == settings:
+        return True
+    raise FlorenzError(f"{out} holds a vision tower pre-trained with other settings "
+                       f"({describe_changes(recorded, settings)}); pass --overwrite to replace it or choose "
+                       f"another --out (nothing there was changed)")
+
+
 def pretrain_vision(config: VisionPretrainConfig) -> Path:
     """Pre-train the tower and adapter of `config.size` on `config.world`; write them to `config.out`."""
-    from florenz.model.florenz import FlorenzModel
-
     world = read_world(config.world)
     model_config = get_size(config.size)
     out = Path(config.out)
-    check_output_directory(out, "config.json", VISION_MODEL_TYPE, config.overwrite, "florenz pretrain vision")
     total_steps = math.ceil(config.samples / config.batch_size)
     if config.warmup_steps >= total_steps:
         raise ConfigError(f"--warmup-steps {config.warmup_steps} leaves no room in a {total_steps}-step run; "
                           f"lower it or raise --samples")
-    device = pick_device("auto")
-    bf16 = use_bf16(config.precision, device)
+    with owned_directory(out, "pretrain vision"):
+        if _already_made(out, _settings(config, world), config.overwrite):
+            print(f"florenz pretrain vision: {out} already holds this vision tower; nothing to do (pass "
+                  f"--overwrite to pre-train it again)")
+            return out
+        check_output_directory(out, "config.json", VISION_MODEL_TYPE, config.overwrite,
+                               "florenz pretrain vision")
+        model, meta = _pretrain(config, world, model_config, total_steps)
 
+        def write(directory: Path) -> None:
+            save_file(vision_state_dict(model), str(directory / "model.safetensors"),
+                      metadata={"format": "pt"})
+            (directory / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+        write_directory_atomically(out, write)
+    probe, dense = meta["linear_probe_accuracy"], meta["dense_head_accuracy"]
+    print(f"florenz pretrain vision: {model_config.name} on {world.path}: {total_steps * config.batch_size} "
+          f"images ({meta['samples_per_s']:.0f} samples/s); dense-head accuracy on fresh scenes' objects: "
+          f"colour {dense['colour']:.2f}, shape {dense['shape']:.2f}; linear-probe accuracy (pooled token, "
+          f"largest object) colour/shape {probe['pretrained']['colour']:.2f}/"
+          f"{probe['pretrained']['shape']:.2f} (random tower {probe['random']['colour']:.2f}/"
+          f"{probe['random']['shape']:.2f}) -> {out}")
+    if dense["colour"] < WEAK_TOWER_COLOUR_ACCURACY:  # seen: world-xxs needs ~128k images, 32k leaves chance
+        print(f"florenz pretrain vision: warning: the dense head names only {dense['colour']:.0%} of object "
+              f"colours on fresh scenes (dense-head accuracy); the tower would starve the VLM of the image. "
+              f"Raise --samples (e.g. {4 * total_steps * config.batch_size}) and rerun with --overwrite",
+              file=sys.stderr)
+    return out
+
+
+def _pretrain(config: VisionPretrainConfig, world: WorldInfo, model_config: Any,
+              total_steps: int) -> tuple[nn.Module, dict[str, Any]]:
+    """The pre-trained model (its vision part) and its config.json record."""
+    from florenz.model.florenz import FlorenzModel
+
+    device = pick_device("auto")
+    bf16 = use_bf16(config.precision, device, model_config)
     torch.manual_seed(config.seed)  # vision tower and adapter are built first: equal signatures, equal init
     model = FlorenzModel(model_config).to(device)
     torch.manual_seed(config.seed + 1)  # the head's init does not depend on the encoder/decoder configs
@@ -255,54 +321,42 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
 
     model.train()
     started = time.perf_counter()
-    for step in range(total_steps):
-        if cursor + config.batch_size > len(permutation):  # a new epoch over the pool
-            permutation, cursor = torch.randperm(len(scenes), generator=order), 0
-        index = permutation[cursor:cursor + config.batch_size]
-        cursor += config.batch_size
-        set_learning_rate(optimizer, config.lr * lr_factor(step, total_steps, optim))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = head(cell_features(model, pixels[index].to(device)))  # (B, 9, K)
-        loss, _ = head.loss_and_correct(logits, labels[index].to(device))
-        if not math.isfinite(loss.item()):
-            raise FlorenzError(f"step {step + 1}: the loss is {loss.item()}; nothing was written. Lower "
-                               f"--lr or use --precision fp32")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in trainable.parameters() if p.requires_grad], 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    seconds = time.perf_counter() - started
-    samples_per_s = total_steps * config.batch_size / seconds
+    with tqdm(total=total_steps * config.batch_size, unit="sample", unit_scale=True, desc="pretrain vision",
+              dynamic_ncols=True) as bar:
+        for step in range(total_steps):
+            if cursor + config.batch_size > len(permutation):  # a new epoch over the pool
+                permutation, cursor = torch.randperm(len(scenes), generator=order), 0
+            index = permutation[cursor:cursor + config.batch_size]
+            cursor += config.batch_size
+            set_learning_rate(optimizer, config.lr * lr_factor(step, total_steps, optim))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = head(cell_features(model, pixels[index].to(device)))  # (B, 9, K)
+            loss, _ = head.loss_and_correct(logits, labels[index].to(device))
+            if not math.isfinite(loss.item()):
+                raise FlorenzError(f"step {step + 1}: the loss is {loss.item()}; nothing was written. Lower "
+                                   f"--lr or use --precision fp32")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in trainable.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            bar.update(config.batch_size)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    samples_per_s = total_steps * config.batch_size / (time.perf_counter() - started)
 
     probe_labels = torch.from_numpy(np.stack([cell_labels(scene) for scene in probe_scenes]))
+    settings = _settings(config, world)
     meta = {
         "model_type": VISION_MODEL_TYPE,
         "size": model_config.name,
         **vision_signature(model_config),
         "world": {"path": str(world.path), "manifest_sha256": world.manifest_sha256,
                   "image_size": world.config["image_size"], "max_objects": world.config["max_objects"]},
-        "pretraining": {key: value for key, value in to_dict(config).items()
-                        if key not in ("world", "out", "overwrite")},
+        "pretraining": {key: value for key, value in settings.items() if key != "world_manifest_sha256"},
         "final_loss": loss.item(),
-        "object_accuracy": _object_accuracy(model, head, probe_pixels.to(device), probe_labels.to(device)),
-        "probe": {"pretrained": probe_accuracies(model, probe_pixels, probe_scenes), "random": random_probe},
+        "dense_head_accuracy": dense_head_accuracy(model, head, probe_pixels.to(device),
+                                                   probe_labels.to(device)),
+        "linear_probe_accuracy": {"pretrained": probe_accuracies(model, probe_pixels, probe_scenes),
+                                  "random": random_probe},
         "samples_per_s": samples_per_s,
     }
-
-    def write(directory: Path) -> None:
-        save_file(vision_state_dict(model), str(directory / "model.safetensors"), metadata={"format": "pt"})
-        (directory / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-    write_directory_atomically(out, write)
-    probe = meta["probe"]
-    print(f"florenz pretrain vision: {model_config.name} on {world.path}: "
-          f"{total_steps * config.batch_size} images in {seconds:.0f} s ({samples_per_s:.0f} samples/s); "
-          f"probe colour/shape of the largest object "
-          f"{probe['pretrained']['colour']:.2f}/{probe['pretrained']['shape']:.2f} (random tower "
-          f"{probe['random']['colour']:.2f}/{probe['random']['shape']:.2f}) -> {out}")
-    colour_accuracy = meta["object_accuracy"]["colour"]
-    if colour_accuracy < WEAK_TOWER_COLOUR_ACCURACY:  # seen: world-xxs needs ~128k images, 32k leaves chance
-        print(f"florenz pretrain vision: warning: the tower names only {colour_accuracy:.0%} of object "
-              f"colours on fresh scenes; it would starve the VLM of the image. Raise --samples (e.g. "
-              f"{4 * total_steps * config.batch_size}) and rerun with --overwrite", file=sys.stderr)
-    return out
+    return model, meta

@@ -43,6 +43,8 @@ VERBS = [
     Verb("prepare", "florenz.model.config:PrepareConfig", "florenz.model.prepare:prepare",
          "Build initial checkpoints of the paper's sizes from local Florence-2 / Gemma-2 weights "
          "(vocabulary remap, cross-attention inserted)."),
+    Verb("export", "florenz.model.config:ExportConfig", "florenz.model.export:export",
+         "Write a BART-kind run as a transformers Florence-2 directory (same logits, tested)."),
     Verb("pretrain vision", "florenz.pretrain.config:VisionPretrainConfig",
          "florenz.pretrain.vision:pretrain_vision",
          "Pre-train a size's DaViT tower and image adapter on the world (dense scene attributes), once."),

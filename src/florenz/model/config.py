@@ -176,3 +176,19 @@ class PrepareConfig:
     out: str = option("runs/pretrained", "output root: one checkpoint directory per prepared size")
     dtype: Literal["float32", "bfloat16"] = option("float32", "dtype of the written weights")
     overwrite: bool = option(False, "replace checkpoint directories that already exist")
+
+
+@dataclass
+class ExportConfig:
+    """`florenz export`: a BART-kind run or checkpoint as a transformers Florence-2 directory."""
+
+    run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
+    out: str = option(help="output directory for config.json + model.safetensors (transformers' "
+                           "Florence2ForConditionalGeneration)")
+    image_token_id: int = option(
+        3, "prompt id that transformers replaces by the image tokens; pick one your prompts never contain "
+           "(default: the world tokenizer's <unk>, which its byte-level BPE never emits)")
+    drop_softcap: bool = option(
+        False, "export a decoder that soft-caps its logits without the cap (Florence-2 has none): greedy "
+               "decoding picks the same tokens, probabilities differ")
+    overwrite: bool = option(False, "replace an earlier export in --out")

@@ -175,5 +175,5 @@ def check_shards(data_dir: str | Path, split: str, shard_paths: list[Path], veri
         raise FlorenzError(f"the training data in {data_dir / split} does not match {manifest_path}: "
                            f"{'; '.join(problems)}. Restore the files or rebuild the world (`florenz world "
                            f"build`)")
-    how = "sample counts and sha256" if verify_sha256 else "sample counts (sha256 with --verify-data)"
+    how = "sample counts and sha256" if verify_sha256 else "sample counts; sha256 with --verify-data"
     return f"{len(listed)} shards match {manifest_path} ({how})"

@@ -17,6 +17,7 @@ Shapes: `S` sentences (hypotheses then references), `R` references, `K` = 4 n-gr
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -121,10 +122,10 @@ def _ngram_occurrences(sentences: list[list[str]], orders: int) -> tuple[np.ndar
     Tokens become integer ids; an order-k n-gram's id is the dense rank of (its first k-1 tokens' id, its last
     token), so an n-gram of any length is one integer without a tuple built per occurrence.
     """
-    vocabulary: dict[str, int] = {}
-    token_ids = np.fromiter((vocabulary.setdefault(token, len(vocabulary)) for sentence in sentences
-                             for token in sentence), dtype=np.int64)
-    lengths = np.fromiter((len(sentence) for sentence in sentences), dtype=np.int64, count=len(sentences))
+    tokens = list(itertools.chain.from_iterable(sentences))
+    vocabulary = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+    token_ids = np.fromiter(map(vocabulary.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
     sentence_of_token = np.repeat(np.arange(len(sentences)), lengths)
     room = np.cumsum(lengths)[sentence_of_token] - np.arange(len(token_ids))  # tokens from here to the end
     codes = token_ids  # codes[i]: dense id, within its order, of the n-gram starting at token i
@@ -154,7 +155,10 @@ def cider_d_scores(hypotheses: list[list[str]], references: list[list[list[str]]
     _check_corpus(hypotheses, references)
     samples, orders = len(hypotheses), CIDER_NGRAMS
     refs_per_sample = np.array([len(refs) for refs in references])
-    sentences = [list(hyp) for hyp in hypotheses] + [list(ref) for refs in references for ref in refs]
+    sentences = list(hypotheses) + [ref for refs in references for ref in refs]
+    if any(isinstance(sentence, str) for sentence in sentences):
+        raise FlorenzError("cider_d_scores takes lists of tokens, not strings; tokenise them with "
+                           "tokenize_for_cider, or call cider_d")
     sample_of_sentence = np.concatenate([np.arange(samples), np.repeat(np.arange(samples), refs_per_sample)])
     occurrence_sentence, occurrence_id, order_of_id = _ngram_occurrences(sentences, orders)
     ids = max(len(order_of_id), 1)
@@ -165,8 +169,10 @@ def cider_d_scores(hypotheses: list[list[str]], references: list[list[list[str]]
     order, sample = order_of_id[gram], sample_of_sentence[sentence]
     is_reference = sentence >= samples
 
-    document_frequency = np.bincount(np.unique(sample[is_reference] * ids + gram[is_reference]) % ids,
-                                     minlength=ids)
+    # df: in how many samples' reference sets an n-gram occurs (each (sample, n-gram) pair counted once)
+    pairs = np.sort(sample[is_reference] * ids + gram[is_reference])
+    first = np.concatenate([[True], pairs[1:] != pairs[:-1]]) if len(pairs) else np.zeros(0, bool)
+    document_frequency = np.bincount(pairs[first] % ids, minlength=ids)
     idf = np.log(float(samples)) - np.log(np.maximum(document_frequency, 1.0))
     weight = term_frequency * idf[gram]
     norm = np.sqrt(np.bincount(sentence * orders + order, weights=weight**2,

@@ -119,6 +119,9 @@ def test_bleu_scores_chinese_with_the_zh_tokenizer():
     lambda: cider_d([], [], "en"),
     lambda: cider_d(["a"], ["a"], "en"),
     lambda: bleu(["a"], [["a"]], "English"),
+    lambda: bleu([None], [["a"]], "en"),
+    lambda: cider_d(["a"], [[["a"]]], "en"),
+    lambda: cider_d_scores(["a b"], [[["a", "b"]]]),
 ])
 def test_metrics_reject_malformed_input_with_a_florenz_error(call):
     with pytest.raises(FlorenzError):

@@ -1,7 +1,7 @@
 """Caption and translation metrics: BLEU, CIDEr-D, CLIPScore and CoMMuTE ambiguity accuracy (reference §6.4).
 
-Every score is returned as a fraction-scale float as its definition gives it (BLEU on sacrebleu's 0-100 scale,
-CIDEr-D, CLIPScore and accuracy ×1); callers multiply by 100 for display. No Java and no downloads:
+Scores come on their definition's scale: BLEU 0-100 as sacrebleu gives it; CIDEr-D, CLIPScore and accuracy ×1,
+which callers multiply by 100 for display. No Java and no downloads:
 - BLEU is sacrebleu's corpus BLEU (13a; its `zh` tokenizer for Chinese, on which 13a scores 0).
 - CIDEr-D is the COCO-caption definition (pycocoevalcap's `Cider`, which is CIDEr-D: clipped tf-idf n-gram
   cosine, Gaussian length penalty, ×10), recomputed with numpy over integer n-gram ids; it equals
@@ -62,6 +62,16 @@ def _check_corpus(hypotheses: Sequence, references: Sequence) -> None:
                            "sample a non-empty list of reference strings")
 
 
+def _check_texts(hypotheses: Sequence, references: Sequence) -> None:
+    """A corpus of strings: a None or a token list where text belongs is named, not scored."""
+    _check_corpus(hypotheses, references)
+    wrong = [index for index, (hyp, refs) in enumerate(zip(hypotheses, references))
+             if not isinstance(hyp, str) or not all(isinstance(ref, str) for ref in refs)]
+    if wrong:
+        raise FlorenzError(f"samples {wrong[:10]} hold a hypothesis or reference that is not a string; give "
+                           "text (an empty string for an empty output)")
+
+
 # ---- BLEU ----
 
 def sacrebleu_corpus(hypotheses: list[str], references: list[list[str]], lang: str) -> sacrebleu.BLEUScore:
@@ -72,7 +82,7 @@ def sacrebleu_corpus(hypotheses: list[str], references: list[list[str]], lang: s
     """
     from sacrebleu.metrics import BLEU
 
-    _check_corpus(hypotheses, references)
+    _check_texts(hypotheses, references)
     tokenizer = "zh" if check_language_code(lang) == "zh" else "13a"
     streams = [[refs[j] if j < len(refs) else None for refs in references]
                for j in range(max(len(refs) for refs in references))]
@@ -204,7 +214,7 @@ def cider_d_scores(hypotheses: list[list[str]], references: list[list[list[str]]
 
 def cider_d(hypotheses: list[str], references: list[list[str]], lang: str) -> float:
     """Corpus CIDEr-D (×1; ×100 for display) of one hypothesis per sample after `tokenize_for_cider`."""
-    _check_corpus(hypotheses, references)
+    _check_texts(hypotheses, references)
     hypothesis_tokens = [tokenize_for_cider(hyp, lang) for hyp in hypotheses]
     reference_tokens = [[tokenize_for_cider(ref, lang) for ref in refs] for refs in references]
     return float(cider_d_scores(hypothesis_tokens, reference_tokens).mean())

@@ -107,3 +107,33 @@ class ScoreConfig:
                             "the tokenisation")
     refs: str = option(help='references: JSONL, one {"id": ..., "refs": ["...", ...]} per sample')
     hyps: str = option(help='hypotheses: JSONL, one {"id": ..., "hyp": "..."} per sample, same ids as --refs')
+
+
+# --- florenz eval-loss -------------------------------------------------------------------------------------
+
+@dataclass
+class EvalLossConfig:
+    """`florenz eval-loss RUN`: UC/ST/SC test losses and compute of each checkpoint -> RUN/eval_loss.jsonl."""
+
+    run: str = option(help="run directory of `florenz train` (final model and budget-<S>/ branches)",
+                      positional=True)
+    world: str = option("", "world whose test splits are evaluated; empty: the run's training data")
+    max_samples_per_set: int = option(0, "the first N samples of each test set (e.g. uc/fr); 0: all of them")
+    length_samples: int = option(1024, "training samples of the run's own stream whose mean prompt and "
+                                       "target lengths give F")
+    batch_size: int = option(32, "samples per forward pass")
+    max_prompt_tokens: int = option(128, "prompt tokens kept, <bos>/<eos> included (as in training)")
+    max_target_tokens: int = option(128, "target tokens kept, <bos>/<eos> included (as in training)")
+    overwrite: bool = option(False, "evaluate every checkpoint again, even those whose rows are current")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto: cuda when available, else cpu")
+    threads: int = option(0, "CPU threads (torch.set_num_threads); 0: torch's default")
+
+    def __post_init__(self) -> None:
+        if self.max_samples_per_set < 0 or self.threads < 0:
+            raise ValueError("max_samples_per_set and threads must be >= 0")
+        if self.length_samples < 1 or self.batch_size < 1:
+            raise ValueError(f"length_samples ({self.length_samples}) and batch_size ({self.batch_size}) "
+                             "must be at least 1")
+        if self.max_prompt_tokens < 2 or self.max_target_tokens < 2:
+            raise ValueError("max_prompt_tokens and max_target_tokens must be at least 2 (room for <bos> "
+                             "and <eos>)")

@@ -1,11 +1,15 @@
+import json
+import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from florenz.cli import main
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
 from florenz.eval.losses import split_losses
+from florenz.files import owned_directory
 from florenz.model.florenz import FlorenzModel
 from florenz.pretrain.compose import init, read_starting_point
 from florenz.pretrain.config import DecoderPretrainConfig, InitConfig, VisionPretrainConfig
@@ -120,6 +124,46 @@ def test_an_occupied_output_directory_is_left_untouched(parts, tmp_path):
     with pytest.raises(FlorenzError, match="holds no output of `florenz init`"):
         init(InitConfig(vision=str(parts["vision"]), decoder=str(parts["en"]), out=str(tmp_path)))
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_rerun_with_the_same_parts_does_nothing_and_other_settings_are_refused(parts, starts, capsys):
+    out = starts["en"]
+    before = {path: path.stat().st_mtime_ns for path in out.iterdir()}
+    flags = ["init", "--vision", str(parts["vision"]), "--decoder", str(parts["en"]), "--out", str(out)]
+    assert main(flags) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert main([*flags, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "seed 0 -> 1" in err and "--overwrite" in err and "another --out" in err
+    assert {path: path.stat().st_mtime_ns for path in out.iterdir()} == before
+
+
+def test_a_part_made_again_at_the_same_path_is_not_taken_for_the_same_starting_point(parts, tmp_path):
+    vision = tmp_path / "vision"
+    shutil.copytree(parts["vision"], vision)
+    config = InitConfig(vision=str(vision), decoder=str(parts["en"]), out=str(tmp_path / "start"),
+                        eval_samples=1)
+    init(config)
+    meta = json.loads((vision / "config.json").read_text())
+    (vision / "config.json").write_text(json.dumps({**meta, "final_loss": 0.5}))  # as a retrained tower
+    with pytest.raises(FlorenzError, match="vision_config_sha256 .*--overwrite"):
+        init(config)
+
+
+def test_a_second_writer_on_one_out_is_refused(parts, tmp_path):
+    out = tmp_path / "start"
+    with owned_directory(out, "init"):  # another process composing there
+        with pytest.raises(FlorenzError, match="in use by `florenz init`"):
+            init(InitConfig(vision=str(parts["vision"]), decoder=str(parts["en"]), out=str(out)))
+    assert not out.exists()
+
+
+def test_measuring_T_shows_progress_over_every_test_sample(parts, tmp_path, capsys):
+    init(InitConfig(vision=str(parts["vision"]), decoder=str(parts["en"]), out=str(tmp_path / "start"),
+                    eval_samples=2))
+    err = capsys.readouterr().err
+    # one bar over 10 test sets (UC and ST in 4 languages, SC in 2) of 2 samples each: the forward calls
+    assert "init: losses on UC/ST/SC: 100%" in err and "20/20" in err
 
 
 @pytest.mark.slow

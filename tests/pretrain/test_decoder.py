@@ -1,11 +1,13 @@
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from florenz.cli import main
 from florenz.config import ConfigError
 from florenz.data.shards import read_shard
 from florenz.data.tokenizer import encode_text, load_tokenizer
@@ -92,3 +94,25 @@ def test_an_unknown_language_is_a_config_error(world, tmp_path):
     with pytest.raises(ConfigError, match="unknown or no language"):
         pretrain_decoder(recipe(world, tmp_path / "decoder", "en,xx"))
     assert not (tmp_path / "decoder").exists()
+
+
+def test_a_rerun_via_the_cli_does_nothing_and_other_settings_are_refused(world, decoders, capsys):
+    weights = decoders["en"] / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    flags = ["pretrain", "decoder", "--world", str(world), "--out", str(decoders["en"]), "--size",
+             "world-xxs", "--langs", "en", "--samples", "640", "--batch-size", "32", "--lr", "3e-3",
+             "--warmup-steps", "4", "--precision", "fp32"]
+    assert main(flags) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert main([*flags, "--lr", "0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "lr 0.003 -> 0.001" in err and "another --out" in err
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_pretraining_shows_progress_in_samples(world, tmp_path, capsys):
+    pretrain_decoder(DecoderPretrainConfig(world=str(world), out=str(tmp_path / "decoder"), size="world-xxs",
+                                           langs="en", samples=64, batch_size=32, warmup_steps=0,
+                                           precision="fp32"))
+    err = capsys.readouterr().err
+    assert re.search(r"pretrain decoder: 100%.* 64(\.0)?/64(\.0)? ", err)

@@ -11,7 +11,9 @@ and adapter (frozen), a freshly combined encoder, and a pre-trained decoder of s
 
 T, the paper's initial multilinguality, is the composed model's cross-entropy on the world's unseen-captioning
 test split before any VLM training; the losses on all three splits (UC, ST, SC) are written to
-`starting_point.json` beside `config.json` + `model.safetensors`, and printed.
+`starting_point.json` beside `config.json` + `model.safetensors`, and printed. Rerunning with the same parts
+(the same files at the same paths), world, seed and eval samples does nothing; anything else needs
+--overwrite or another --out.
 """
 
 from __future__ import annotations
@@ -21,17 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from tqdm import tqdm
 
 from florenz.config import ConfigError, from_dict
 from florenz.data.tokenizer import load_tokenizer
-from florenz.data.world import read_world
+from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
 from florenz.eval.losses import split_losses
-from florenz.files import check_output_directory, write_directory_atomically
+from florenz.files import check_output_directory, owned_directory, sha256_of_file, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
 from florenz.model.config import ModelConfig
-from florenz.pretrain.config import STARTING_POINT, InitConfig, vision_signature
+from florenz.pretrain.config import (
+    DECODER_METADATA,
+    STARTING_POINT,
+    InitConfig,
+    already_made,
+    vision_signature,
+)
 from florenz.pretrain.decoder import read_decoder_metadata
 from florenz.pretrain.vision import read_vision_checkpoint
 
@@ -134,29 +144,71 @@ def read_starting_point(directory: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _world_of(config: InitConfig) -> WorldInfo:
+    """The world whose test splits give T: --world, or the one the decoder was pre-trained on."""
+    return read_world(config.world or read_decoder_metadata(config.decoder)["world"]["path"])
+
+
+def _settings(config: InitConfig, world: WorldInfo) -> dict[str, Any]:
+    """What a starting point is made from; the parts' records change whenever a part is made again."""
+    read_vision_checkpoint(config.vision)  # clear errors for a missing or wrong part, before hashing it
+    read_decoder_metadata(config.decoder)
+    return {"vision": str(Path(config.vision).resolve()),
+            "vision_config_sha256": sha256_of_file(Path(config.vision) / "config.json"),
+            "decoder": str(Path(config.decoder).resolve()),
+            "decoder_metadata_sha256": sha256_of_file(Path(config.decoder) / DECODER_METADATA),
+            "world_manifest_sha256": world.manifest_sha256, "seed": config.seed,
+            "eval_samples": config.eval_samples}
+
+
+def _losses_with_progress(model: nn.Module, world: WorldInfo, config: InitConfig) -> dict[str, float]:
+    """split_losses on UC/ST/SC with a progress bar fed by the model's forward calls."""
+    sizes = [counts["samples"] for name, counts in world.manifest["counts"].items()
+             if name.startswith("test/")]
+    total = sum(min(size, config.eval_samples or size) for size in sizes)
+    with tqdm(total=total, unit="sample", desc="init: losses on UC/ST/SC", dynamic_ncols=True) as bar:
+        def count(module: nn.Module, args: tuple, logits: torch.Tensor) -> None:  # None: output unchanged
+            bar.update(logits.shape[0])
+
+        hook = model.register_forward_hook(count)
+        try:
+            return split_losses(model, world.path, max_samples_per_set=config.eval_samples,
+                                batch_size=config.batch_size)
+        finally:
+            hook.remove()
+
+
 def init(config: InitConfig) -> Path:
     """Compose the starting point, measure its losses on UC/ST/SC, and write both to `config.out`."""
     out = Path(config.out)
-    check_output_directory(out, STARTING_POINT, STARTING_POINT_TYPE, config.overwrite, "florenz init")
-    model, parts = compose(config)
-    losses = split_losses(model, parts["world"]["path"], max_samples_per_set=config.eval_samples,
-                          batch_size=config.batch_size)
-    record = {
-        "model_type": STARTING_POINT_TYPE,
-        "size": model.config.name,
-        "langs": parts["decoder"]["langs"],
-        **parts,
-        "seed": config.seed,
-        "eval_samples": config.eval_samples,
-        "T": losses["uc"],  # the paper's initial multilinguality: unseen-captioning loss before VLM training
-        "losses": losses,
-    }
+    world = _world_of(config)
+    settings = _settings(config, world)
+    with owned_directory(out, "init"):
+        if already_made(out, STARTING_POINT, STARTING_POINT_TYPE, settings, config.overwrite,
+                        "pass --overwrite to replace it or choose another --out"):
+            print(f"florenz init: {out} already holds this starting point; nothing to do (pass --overwrite "
+                  f"to compose it again)")
+            return out
+        check_output_directory(out, STARTING_POINT, STARTING_POINT_TYPE, config.overwrite, "florenz init")
+        model, parts = compose(config)
+        losses = _losses_with_progress(model, world, config)
+        record = {
+            "model_type": STARTING_POINT_TYPE,
+            "size": model.config.name,
+            "langs": parts["decoder"]["langs"],
+            **parts,
+            "seed": config.seed,
+            "eval_samples": config.eval_samples,
+            "settings": settings,
+            "T": losses["uc"],  # the paper's initial multilinguality: UC loss before VLM training
+            "losses": losses,
+        }
 
-    def write(directory: Path) -> None:
-        model.save_pretrained(directory)
-        (directory / STARTING_POINT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        def write(directory: Path) -> None:
+            model.save_pretrained(directory)
+            (directory / STARTING_POINT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
-    write_directory_atomically(out, write)
+        write_directory_atomically(out, write)
     print(f"florenz init: {record['size']}, decoder on {','.join(record['langs'])}: T = {losses['uc']:.3f} "
           f"(UC), ST {losses['st']:.3f}, SC {losses['sc']:.3f} -> {out}")
     return out

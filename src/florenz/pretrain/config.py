@@ -9,10 +9,14 @@ This module stays free of torch so that the CLI can build its flags from these c
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from florenz.config import ConfigError, option, to_dict
+from florenz.config import ConfigError, describe_changes, option, to_dict
+from florenz.errors import FlorenzError
+from florenz.files import read_json
 from florenz.model.config import ModelConfig
 from florenz.world.languages import LANGUAGES
 
@@ -108,3 +112,21 @@ class InitConfig:
 def vision_signature(config: ModelConfig) -> dict[str, Any]:
     """Everything the vision tower and adapter depend on: two sizes with equal signatures share a tower."""
     return {"vision": to_dict(config.vision), "image_size": config.image_size}
+
+
+def already_made(out: Path, marker: str, model_type: str, settings: dict[str, Any], overwrite: bool,
+                 fix: str) -> bool:
+    """Whether `out` holds the output that `settings` make, by the "settings" its `marker` file records: a
+    rerun then has nothing to do. FlorenzError naming the changes if it holds one made with other settings
+    (unless `overwrite`); anything else in `out` is left to check_output_directory."""
+    path = out / marker
+    if overwrite or not path.is_file():
+        return False
+    record = read_json(path, "delete it or choose another --out")
+    if record.get("model_type") != model_type:
+        return False
+    recorded, asked = record.get("settings", {}), json.loads(json.dumps(settings))  # as JSON reads back
+    if recorded == asked:
+        return True
+    raise FlorenzError(f"{out} holds an output made with other settings "
+                       f"({describe_changes(recorded, asked)}); {fix} (nothing there was changed)")

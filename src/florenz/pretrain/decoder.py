@@ -6,7 +6,8 @@ the two kinds of starting point come from one recipe with different corpora: `--
 near-monolingual variant ("A"), `--langs all` the multilingual one ("B"). Training is the trainer's own LM
 mode (`florenz train --mode lm`: decoder only, cross-attention skipped and left untouched); this module only
 checks the inputs, fixes the recipe and records what `florenz init` must verify in `decoder_pretraining.json`:
-the languages, the world's manifest and tokenizer hashes, and the decoder's size.
+the languages, the world's manifest and tokenizer hashes, and the decoder's size. An interrupted run resumes;
+rerunning a finished one with the same settings does nothing, with other settings it is refused.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from florenz.config import to_dict
 from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world import read_world
 from florenz.errors import FlorenzError
 from florenz.files import read_json, write_json_atomically
 from florenz.model.sizes import get_size
-from florenz.pretrain.config import DECODER_METADATA, DecoderPretrainConfig, corpus_languages
+from florenz.pretrain.config import DECODER_METADATA, DecoderPretrainConfig, already_made, corpus_languages
 from florenz.train.config import OptimConfig, TrainConfig
 from florenz.train.loop import train
 from florenz.train.metrics import METRICS_FILE, read_metrics
@@ -72,21 +75,36 @@ def pretrain_decoder(config: DecoderPretrainConfig) -> Path:
     """Pre-train the decoder of `config.size` as a language model on the world's corpus in `config.langs`."""
     world = _check_inputs(config)
     out = Path(config.out)
-    result = train(train_config(config))
-    if result.already_finished and (out / DECODER_METADATA).is_file():
-        recorded = read_decoder_metadata(out)["world"]
-        if recorded["manifest_sha256"] != world["manifest_sha256"]:
-            raise FlorenzError(f"{out} holds a decoder pre-trained on an earlier build of world "
-                               f"{world['path']} (manifest {recorded['manifest_sha256'][:12]}, now "
-                               f"{world['manifest_sha256'][:12]}); choose a new --out (nothing was changed)")
+    recipe = {key: value for key, value in to_dict(config).items() if key not in ("world", "out")}
+    settings = {"world_manifest_sha256": world["manifest_sha256"], **recipe}
+    if already_made(out, DECODER_METADATA, DECODER_MODEL_TYPE, settings, False,
+                    "choose another --out (a finished pre-training is never replaced)"):
+        print(f"florenz pretrain decoder: {out} already holds this pre-trained decoder; nothing to do")
         return out
+    bar: tqdm | None = None
+
+    def on_step(row: dict[str, Any]) -> None:  # the trainer calls back after each step (on rank 0)
+        nonlocal bar
+        if bar is None:  # created at the first step: a resumed run starts part-way
+            bar = tqdm(total=row["total_steps"] * config.batch_size, initial=row["seen_samples"] -
+                       config.batch_size, unit="sample", unit_scale=True, desc="pretrain decoder",
+                       dynamic_ncols=True)
+        bar.update(config.batch_size)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False)
+
+    try:
+        result = train(train_config(config), on_step)
+    finally:
+        if bar is not None:
+            bar.close()
     rows = read_metrics(out / METRICS_FILE)
     metadata = {
         "model_type": DECODER_MODEL_TYPE,
         "size": config.size,
         "langs": list(corpus_languages(config.langs)),
         "world": world,
-        "pretraining": {key: value for key, value in to_dict(config).items() if key not in ("world", "out")},
+        "pretraining": recipe,
+        "settings": settings,
         "seen_samples": result.seen_samples,
         "final_loss": rows[-1]["loss"] if rows else None,
         "samples_per_s": rows[-1].get("samples_per_s") if rows else None,

@@ -44,14 +44,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from florenz.config import ConfigError, describe_changes, to_dict
+from florenz.config import ConfigError, to_dict
 from florenz.data.collate import image_to_tensor
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
-from florenz.files import check_output_directory, owned_directory, read_json, write_directory_atomically
+from florenz.files import check_output_directory, owned_directory, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
-from florenz.pretrain.config import VisionPretrainConfig, vision_signature
+from florenz.pretrain.config import VisionPretrainConfig, already_made, vision_signature
 from florenz.train.config import OptimConfig
 from florenz.train.device import pick_device, use_bf16
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
@@ -232,28 +232,6 @@ def _settings(config: VisionPretrainConfig, world: WorldInfo) -> dict[str, Any]:
     return {"world_manifest_sha256": world.manifest_sha256, **recipe}
 
 
-def _recorded_settings(meta: dict[str, Any]) -> dict[str, Any]:
-    world = meta.get("world", {})
-    return {"world_manifest_sha256": world.get("manifest_sha256"), **meta.get("pretraining", {})}
-
-
-def _already_made(out: Path, settings: dict[str, Any], overwrite: bool) -> bool:
-    """True if `out` holds the checkpoint these settings make; FlorenzError if it holds one made with other
-    settings and --overwrite was not given. Anything else is left to check_output_directory."""
-    config_path = out / "config.json"
-    if overwrite or not config_path.is_file():
-        return False
-    meta = read_json(config_path, "delete it or choose another --out")
-    if meta.get("model_type") != VISION_MODEL_TYPE:
-        return False
-    recorded = _recorded_settings(meta)
-    if recorded == settings:
-        return True
-    raise FlorenzError(f"{out} holds a vision tower pre-trained with other settings "
-                       f"({describe_changes(recorded, settings)}); pass --overwrite to replace it or choose "
-                       f"another --out (nothing there was changed)")
-
-
 def pretrain_vision(config: VisionPretrainConfig) -> Path:
     """Pre-train the tower and adapter of `config.size` on `config.world`; write them to `config.out`."""
     world = read_world(config.world)
@@ -264,7 +242,8 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
         raise ConfigError(f"--warmup-steps {config.warmup_steps} leaves no room in a {total_steps}-step run; "
                           f"lower it or raise --samples")
     with owned_directory(out, "pretrain vision"):
-        if _already_made(out, _settings(config, world), config.overwrite):
+        if already_made(out, "config.json", VISION_MODEL_TYPE, _settings(config, world), config.overwrite,
+                        "pass --overwrite to replace it or choose another --out"):
             print(f"florenz pretrain vision: {out} already holds this vision tower; nothing to do (pass "
                   f"--overwrite to pre-train it again)")
             return out
@@ -352,6 +331,7 @@ def _pretrain(config: VisionPretrainConfig, world: WorldInfo, model_config: Any,
         "world": {"path": str(world.path), "manifest_sha256": world.manifest_sha256,
                   "image_size": world.config["image_size"], "max_objects": world.config["max_objects"]},
         "pretraining": {key: value for key, value in settings.items() if key != "world_manifest_sha256"},
+        "settings": settings,
         "final_loss": loss.item(),
         "dense_head_accuracy": dense_head_accuracy(model, head, probe_pixels.to(device),
                                                    probe_labels.to(device)),

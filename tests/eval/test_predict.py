@@ -42,19 +42,19 @@ def _lines(capsys, argv):
 @pytest.mark.parametrize("beam", ["1", "3"])
 def test_cached_and_uncached_generation_print_the_same(random_run, tiny_world, tmp_path, capsys, beam):
     images = _image_files(tiny_world, "bench/caption", tmp_path, 3)
-    common = ["--tokenizer", str(tiny_world), "--generation.max-new-tokens", "12", "--generation.beam", beam]
+    common = ["--tokenizer", str(tiny_world), "--max-new-tokens", "12", "--beam", beam]
     for argv in (["caption", str(random_run), *images, "--lang", "fr", "--prefix", *common],
                  ["translate", str(random_run), "a big red circle", "--lang", "ru", "--image", images[0],
                   *common]):
         cached = _lines(capsys, argv)
-        uncached = _lines(capsys, [*argv, "--no-generation.use-cache"])
+        uncached = _lines(capsys, [*argv, "--no-use-cache"])
         assert cached == uncached and len(cached) == (3 if argv[0] == "caption" else 1)
 
 
 def test_caption_prints_the_full_sentence_and_its_continuation(random_run, tiny_world, tmp_path, capsys):
     images = _image_files(tiny_world, "bench/caption", tmp_path, 2)
     lines = _lines(capsys, ["caption", str(random_run), *images, "--lang", "es", "--prefix", "--tokenizer",
-                            str(tiny_world), "--generation.max-new-tokens", "3"])
+                            str(tiny_world), "--max-new-tokens", "3"])
     assert [line.split("\t")[0] for line in lines] == images
     assert all(line.split("\t")[1].startswith("La imagen muestra") and "(continuation: " in line
                for line in lines)
@@ -79,7 +79,7 @@ def test_a_prefix_changes_the_output_language_of_a_trained_tiny_model(trained_ru
         detected = []
         for lang in UNSEEN:
             images = _image_files(world, f"test/uc/{lang}", tmp_path, 8)
-            argv = ["caption", str(run), *images, "--lang", lang, "--generation.max-new-tokens", "24"]
+            argv = ["caption", str(run), *images, "--lang", lang, "--max-new-tokens", "24"]
             lines = _lines(capsys, [*argv, "--prefix"] if prefix else argv)
             # the scored text: the continuation after a prefix, else the whole caption
             texts = [line.split("(continuation: ")[1] if prefix else line.split("\t")[1] for line in lines]
@@ -89,5 +89,5 @@ def test_a_prefix_changes_the_output_language_of_a_trained_tiny_model(trained_ru
     # prefix puts it into the asked one (measured: 0% -> 75% at 4k samples)
     assert right[False] <= 0.25 and right[True] >= right[False] + 0.4, right
     images = _image_files(world, "test/uc/ru", tmp_path, 4)
-    argv = ["caption", str(run), *images, "--lang", "ru", "--prefix", "--generation.max-new-tokens", "24"]
-    assert _lines(capsys, argv) == _lines(capsys, [*argv, "--no-generation.use-cache"])
+    argv = ["caption", str(run), *images, "--lang", "ru", "--prefix", "--max-new-tokens", "24"]
+    assert _lines(capsys, argv) == _lines(capsys, [*argv, "--no-use-cache"])

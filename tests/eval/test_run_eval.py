@@ -13,7 +13,7 @@ from florenz.eval.language_check import detect_language
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
 
-FAST = ["--generation.max-new-tokens", "4", "--max-samples", "1"]
+FAST = ["--max-new-tokens", "4", "--max-samples", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +66,10 @@ def test_finished_tasks_are_skipped_and_other_settings_need_overwrite(run, tiny_
     assert _eval(run, tiny_world, "--out", str(tmp_path)) == 0
     assert "skipped" in capsys.readouterr().err
     assert (tmp_path / "world.json").stat().st_mtime_ns == written
-    assert _eval(run, tiny_world, "--out", str(tmp_path), "--generation.beam", "2") == 2
+    assert _eval(run, tiny_world, "--out", str(tmp_path), "--beam", "2") == 2
     assert "other settings" in capsys.readouterr().err
     assert (tmp_path / "world.json").stat().st_mtime_ns == written
-    assert _eval(run, tiny_world, "--out", str(tmp_path), "--generation.beam", "2", "--overwrite") == 0
+    assert _eval(run, tiny_world, "--out", str(tmp_path), "--beam", "2", "--overwrite") == 0
     assert json.loads((tmp_path / "world.json").read_text())["settings"]["generation"]["beam"] == 2
 
 
@@ -92,7 +92,7 @@ def test_commute_eval_reads_the_published_layout_and_scores_ambiguity(run, tiny_
     _commute(tmp_path / "data")
     assert main(["eval", str(run), "--tasks", "commute", "--data-root", str(tmp_path / "data"), "--out",
                  str(tmp_path / "out"), "--tokenizer", str(tiny_world),
-                 "--generation.max-new-tokens", "4"]) == 0
+                 "--max-new-tokens", "4"]) == 0
     scores = json.loads((tmp_path / "out" / "commute.json").read_text())["scores"]
     rows = _rows(tmp_path / "out" / "commute.predictions.jsonl")
     for lang in ("de", "fr", "ru", "zh"):
@@ -120,7 +120,7 @@ def test_prefix_results_of_real_captioning_tasks_are_kept_apart(run, tiny_world,
     row = {"image/key": "k1", **{lang: {"caption": ["x"]} for lang in ("en", "de", "fr", "es", "ru", "zh")}}
     (root / "captions.jsonl").write_text(json.dumps(row) + "\n")
     flags = ["eval", str(run), "--tasks", "xm3600", "--data-root", str(tmp_path / "data"), "--out",
-             str(tmp_path / "out"), "--tokenizer", str(tiny_world), "--generation.max-new-tokens", "3"]
+             str(tmp_path / "out"), "--tokenizer", str(tiny_world), "--max-new-tokens", "3"]
     assert main(flags) == 0 and main([*flags, "--prefix"]) == 0
     assert json.loads((tmp_path / "out" / "xm3600.json").read_text())["settings"]["prefix"] is False
     assert json.loads((tmp_path / "out" / "xm3600-prefix.json").read_text())["settings"]["prefix"] is True

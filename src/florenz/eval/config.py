@@ -13,7 +13,8 @@ EVAL_TASKS = ("world", "multi30k", "commute", "xm3600", "coco", "docci", "paragr
 
 @dataclass
 class GenerationConfig:
-    """Every decoding setting, written out: the reference inherited several silently (§6.2, §9.2.8)."""
+    """Every decoding setting, written out: the reference inherited several silently (§6.2, §9.2.8).
+    The caption, translate and eval configs extend it, so its fields are their flags (`--beam 4`)."""
 
     beam: int = option(1, "beams of beam search; 1 is greedy decoding (paper: 4)")
     max_new_tokens: int = option(128, "most tokens generated after the start token and prefix (paper: 128)")
@@ -32,18 +33,17 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         if self.beam < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError(f"generation.beam ({self.beam}), generation.max_new_tokens "
-                             f"({self.max_new_tokens}) and generation.batch_size ({self.batch_size}) must "
-                             "be at least 1")
+            raise ValueError(f"beam ({self.beam}), max_new_tokens ({self.max_new_tokens}) and batch_size "
+                             f"({self.batch_size}) must be at least 1")
         if self.no_repeat_ngram_size < 0 or self.threads < 0:
-            raise ValueError("generation.no_repeat_ngram_size and generation.threads must be >= 0")
+            raise ValueError("no_repeat_ngram_size and threads must be >= 0")
         if self.max_prompt_tokens < 2:
-            raise ValueError("generation.max_prompt_tokens must be at least 2 (room for <bos> and <eos>)")
+            raise ValueError("max_prompt_tokens must be at least 2 (room for <bos> and <eos>)")
 
 
-@dataclass
-class CaptionConfig:
-    """`florenz caption RUN IMAGE...`: one caption per image in the asked language."""
+@dataclass(kw_only=True)
+class CaptionConfig(GenerationConfig):
+    """`florenz caption RUN IMAGE...`: one caption per image in the asked language (decoding flags too)."""
 
     run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
     images: tuple[str, ...] = option(help="image files (PNG/JPEG)", positional=True)
@@ -51,14 +51,14 @@ class CaptionConfig:
     detail: Literal["short", "detailed", "paragraph"] = option("short", "caption detail level (prompt)")
     prefix: bool = option(False, "start the decoder from the language's caption prefix ('La photo montre')")
     tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
-    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_language(self.lang, "lang")
 
 
-@dataclass
-class TranslateConfig:
+@dataclass(kw_only=True)
+class TranslateConfig(GenerationConfig):
     """`florenz translate RUN TEXT --lang ru [--image IMG]`: translate English text, seeing an image."""
 
     run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
@@ -66,14 +66,14 @@ class TranslateConfig:
     lang: str = option("de", "target language: en, de, fr, es, ru or zh")
     image: str = option("", "image the text is about; empty: a blank white image (an empty world scene)")
     tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
-    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_language(self.lang, "lang")
 
 
-@dataclass
-class EvalConfig:
+@dataclass(kw_only=True)
+class EvalConfig(GenerationConfig):
     """`florenz eval RUN --tasks ...`: generation benchmarks, scores in RUN/eval/<task>.json."""
 
     run: str = option(help="run or checkpoint directory (config.json + model.safetensors)", positional=True)
@@ -87,9 +87,9 @@ class EvalConfig:
     out: str = option("", "folder for <task>.json and <task>.predictions.jsonl; empty: RUN/eval")
     overwrite: bool = option(False, "redo tasks whose results exist (otherwise they are skipped)")
     tokenizer: str = option("", "tokenizer.json (file or directory); empty: the run's training data's")
-    generation: GenerationConfig = option(GenerationConfig(), "decoding settings")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         unknown = [task for task in self.tasks if task not in (*EVAL_TASKS, "all")]
         if unknown or not self.tasks:
             raise ValueError(f"tasks {list(self.tasks)}: choose from {', '.join(EVAL_TASKS)} or all")

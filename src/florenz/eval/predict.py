@@ -17,7 +17,7 @@ def _show(name: str, output: Generated) -> None:
 
 def caption(config: CaptionConfig) -> int:
     """Print one caption per image, in the order given."""
-    predictor = Predictor.from_run(config.run, config.generation, config.tokenizer)
+    predictor = Predictor.from_run(config.run, config, config.tokenizer)
     outputs = predictor.caption(list(config.images), config.lang, config.detail, config.prefix)
     for image, output in zip(config.images, outputs):
         _show(image, output)
@@ -26,7 +26,7 @@ def caption(config: CaptionConfig) -> int:
 
 def translate(config: TranslateConfig) -> int:
     """Print the translation of one English text."""
-    predictor = Predictor.from_run(config.run, config.generation, config.tokenizer)
+    predictor = Predictor.from_run(config.run, config, config.tokenizer)
     [output] = predictor.translate([config.text], config.lang, [config.image] if config.image else None)
     _show(config.lang, output)
     return 0

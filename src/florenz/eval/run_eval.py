@@ -18,17 +18,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from florenz.config import to_dict
 from florenz.data.coverage import parse_coverage
 from florenz.errors import FlorenzError
 from florenz.eval import benchmarks as bench
 from florenz.eval.benchmarks import CaptionItem, TranslationItem
-from florenz.eval.config import EVAL_TASKS, EvalConfig
+from florenz.eval.config import EVAL_TASKS, EvalConfig, GenerationConfig
 from florenz.eval.generation import TRAIN_CONFIG, Predictor
 from florenz.eval.language_check import detect_language
 from florenz.eval.metrics import ambiguity_accuracy, bleu, cider_d
@@ -211,8 +211,8 @@ _PLANS: dict[str, Callable[[EvalConfig], Plan]] = {
 
 def _settings(config: EvalConfig, task: str) -> dict[str, Any]:
     """What decides a task's numbers, not how fast they come: results made with other settings are stale."""
-    generation = {key: value for key, value in to_dict(config.generation).items()
-                  if key not in ("batch_size", "device", "threads")}
+    generation = {field.name: getattr(config, field.name) for field in fields(GenerationConfig)
+                  if field.name not in ("batch_size", "device", "threads")}
     return {"generation": generation, "max_samples": config.max_samples,
             "prefix": config.prefix if task in _PREFIXABLE else None}
 
@@ -245,7 +245,7 @@ def run_eval(config: EvalConfig) -> int:
     plans = {task: _PLANS[task](config) for task in todo}  # every benchmark is read before generating
     if not plans:
         return 0
-    predictor = Predictor.from_run(config.run, config.generation, config.tokenizer)
+    predictor = Predictor.from_run(config.run, config, config.tokenizer)
     for task, (count, run) in plans.items():
         with tqdm(total=count, desc=names[task], unit="sample", file=sys.stderr, dynamic_ncols=True) as bar:
             results = _Task(predictor, bar.update)

@@ -190,8 +190,9 @@ class DecoderLayer(nn.Module):
             self.pre_encoder_attention_layernorm = (RMSNorm(config.hidden_size, eps)
                                                     if config.cross_attention_prenorm else None)
             self.encoder_attn = CrossAttention(config, encoder_hidden_size, layer_index)
-            # gate 0: tanh(0) = 0, so at step 0 the layer computes exactly what the pretrained Gemma-2 did
-            self.encoder_attn_gate = nn.Parameter(torch.zeros(()))
+            # gate 0: tanh(0) = 0, so at step 0 the layer computes exactly what the pretrained Gemma-2 did;
+            # shape (1,), not a scalar, because FSDP2's fully_shard refuses 0-d parameters
+            self.encoder_attn_gate = nn.Parameter(torch.zeros(1))
             self.post_encoder_attention_layernorm = RMSNorm(config.hidden_size, eps)
         self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
         self.mlp = MLP(config)

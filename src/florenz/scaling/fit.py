@@ -20,8 +20,8 @@ from florenz.errors import FlorenzError
 from florenz.files import write_json_atomically
 from florenz.scaling.config import FitConfig
 from florenz.scaling.frontier import frontier_masks, pareto_frontier
-from florenz.scaling.plan import plan
 from florenz.scaling.laws import LOG_LINEAR, SATURATING, FormFit, fit_form, parameter_count, predict
+from florenz.scaling.plan import plan
 from florenz.scaling.rows import Rows, load_rows
 
 FORMS = (LOG_LINEAR, SATURATING)
@@ -51,8 +51,8 @@ def _law2_variables(rows: Rows, notes: list[str]) -> list[str]:
     for variable in LAW2_VARIABLES:
         values = getattr(rows, variable)
         if variable == "T" and np.isnan(values).any():
-            notes.append(f"T is absent in {int(np.isnan(values).sum())} of {len(rows)} rows (runs trained from "
-                         "scratch have no starting point): law 2 drops its T term")
+            notes.append(f"T is absent in {int(np.isnan(values).sum())} of {len(rows)} rows (runs trained "
+                         "from scratch have no starting point): law 2 drops its T term")
         elif np.unique(values).size == 1:
             notes.append(f"{variable} is the same ({values[0]:.4g}) in every row: law 2 drops its "
                          f"{variable} term")
@@ -97,7 +97,8 @@ def _number(value: float) -> float | None:
 
 
 def _fit_law(config: FitConfig, x: np.ndarray, y: np.ndarray, weights: np.ndarray,
-             bootstrap: np.ndarray, heldout: tuple[np.ndarray, np.ndarray] | None, names_of) -> dict[str, Any]:
+             bootstrap: np.ndarray, heldout: tuple[np.ndarray, np.ndarray] | None,
+             names_of) -> dict[str, Any]:
     """Both forms of a law; `heldout` = (training weights, scored rows) or None."""
     entry: dict[str, Any] = {}
     for form in FORMS:
@@ -117,7 +118,8 @@ def _fit_law(config: FitConfig, x: np.ndarray, y: np.ndarray, weights: np.ndarra
     return entry
 
 
-def _rms_log_error(entry: dict[str, Any], form: str, x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+def _rms_log_error(entry: dict[str, Any], form: str, x: np.ndarray, y: np.ndarray,
+                   weights: np.ndarray) -> float:
     values = [entry[name]["value"] for name in entry["parameters"]]
     residual = np.log10(predict(form, np.array(values), x)) - np.log10(y)
     return float(np.sqrt(np.average(residual ** 2, weights=weights)))
@@ -171,7 +173,8 @@ def fit_rows(config: FitConfig, rows: Rows) -> dict[str, Any]:
         _check_points(np.ones(len(rows)), len(variables) + 3, rows, f"split {split}, law 2")
         train_frontier = pareto_frontier(rows.C, y, ~held).astype(float)
         law1 = _fit_law(config, rows.C[:, None], y, frontier, frontier_masks(rows.C, y, bootstrap),
-                        (train_frontier, held & (frontier > 0)), lambda form: parameter_names("law1", form, []))
+                        (train_frontier, held & (frontier > 0)),
+                        lambda form: parameter_names("law1", form, []))
         law1.update({"variables": ["C"],
                      "frontier": [rows.where[i] for i in np.flatnonzero(frontier)]})
         law2 = _fit_law(config, x2, y, np.ones(len(rows)), bootstrap, ((~held).astype(float), held),

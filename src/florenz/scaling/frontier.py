@@ -1,4 +1,4 @@
-"""The Pareto frontier of (compute, loss): the points no other point beats on both, as in the paper's law 1."""
+"""The Pareto frontier of (compute, loss): the points no other point beats on both (the paper's law 1)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def pareto_frontier(compute: np.ndarray, loss: np.ndarray, weights: np.ndarray |
 
 def frontier_masks(compute: np.ndarray, loss: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The frontier of each bootstrap resample: weights (B, n) -> (B, n) row weights restricted to it."""
-    return np.stack([row * pareto_frontier(compute, loss, row) for row in weights]) if len(weights) else weights
+    if len(weights) == 0:
+        return weights
+    return np.stack([row * pareto_frontier(compute, loss, row) for row in weights])
 
 
 def staircase(compute: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -212,7 +212,8 @@ def _saturating_bootstrap(theta: np.ndarray, u: np.ndarray, log_y: np.ndarray, b
         step = np.linalg.solve(hessian + (damping[index, None] * diagonal)[..., None] * np.eye(m),
                                -gradient[..., None])[..., 0]
         trial = np.clip(thetas[index] + step, low, high)
-        trial_objective, trial_residual, trial_share = _batched_losses(trial, u, log_y, bootstrap[index], delta)
+        trial_objective, trial_residual, trial_share = _batched_losses(trial, u, log_y, bootstrap[index],
+                                                                       delta)
         better = trial_objective < objective[index]
         improved = index[better]
         progress = np.zeros(count, dtype=bool)

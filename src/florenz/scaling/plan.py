@@ -32,7 +32,8 @@ def parse_assignments(text: str, flag: str) -> dict[str, float]:
     return values
 
 
-def _preferred(fits: dict[str, Any], split: str, law: str) -> tuple[str, dict[str, Any], np.ndarray, np.ndarray]:
+def _preferred(fits: dict[str, Any], split: str,
+               law: str) -> tuple[str, dict[str, Any], np.ndarray, np.ndarray]:
     entry = fits[split][law]
     form = entry["preferred"]
     if form is None:
@@ -70,8 +71,8 @@ def predict_losses(fits: dict[str, Any], given: dict[str, float]) -> list[str]:
         x = _point(entry, given, law, split)
         unused = sorted(set(given) - set(entry["variables"]))
         note = f"; {', '.join(unused)} not in this law" if unused else ""
-        lines.append(f"{split}: {predict(form, values, x)[0]:.4g} {_interval(predict(form, samples, x)[:, 0])} "
-                     f"({law}, {form}{note})")
+        interval = _interval(predict(form, samples, x)[:, 0])
+        lines.append(f"{split}: {predict(form, values, x)[0]:.4g} {interval} ({law}, {form}{note})")
     return lines
 
 
@@ -110,7 +111,8 @@ def plan_samples(fits: dict[str, Any], targets: dict[str, float], given: dict[st
     lines = []
     for split, loss in targets.items():
         if split not in fits:
-            raise FlorenzError(f"--target {split}: no fit for split {split!r}; fitted: {', '.join(_splits(fits))}")
+            raise FlorenzError(f"--target {split}: no fit for split {split!r}; fitted: "
+                               f"{', '.join(_splits(fits))}")
         form, entry, values, samples = _preferred(fits, split, "law2")
         variables = entry["variables"]
         if "S" not in variables:
@@ -121,14 +123,14 @@ def plan_samples(fits: dict[str, Any], targets: dict[str, float], given: dict[st
                                f"{', '.join(variables)}")
         needed = _samples_needed(form, values[None], variables, given, loss)[0]
         floor = values[0] if form != LOG_LINEAR else None
-        exponent = values[1 + variables.index("S")] if form == LOG_LINEAR else values[2 + variables.index("S")]
+        exponent = values[variables.index("S") + (1 if form == LOG_LINEAR else 2)]
         if floor is not None and loss <= floor:
-            lines.append(f"{split}: the law's floor e = {floor:.4g} lies above the target {loss:g}; no budget "
-                         "reaches it")
+            lines.append(f"{split}: the law's floor e = {floor:.4g} lies above the target {loss:g}; no "
+                         "budget reaches it")
             continue
         if exponent >= 0 or not np.isfinite(needed):
-            lines.append(f"{split}: the loss does not fall with S in this fit (S exponent {exponent:.3g}); no "
-                         "budget reaches the target")
+            lines.append(f"{split}: the loss does not fall with S in this fit (S exponent {exponent:.3g}); "
+                         "no budget reaches the target")
             continue
         sample_needed = _samples_needed(form, samples, variables, given, loss)
         line = f"{split}: loss {loss:g} needs S = {needed:.4g} {_interval(sample_needed)} ({form})"

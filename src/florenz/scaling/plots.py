@@ -63,8 +63,8 @@ def _loss_vs_compute(plt, fits: dict[str, Any], rows: Rows, splits: tuple[str, .
             if form == SATURATING and len(samples) > 1:
                 band = np.percentile(predict(form, samples, grid), [2.5, 97.5], axis=0)
                 axis.fill_between(grid[:, 0], band[0], band[1], color="C3", alpha=0.15, label="95% band")
-        axis.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)", ylabel=f"{split.upper()} loss",
-                 title=split.upper())
+        axis.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
+                 ylabel=f"{split.upper()} loss", title=split.upper())
         axis.legend(fontsize=7)
     paths = _save(figure, out, "loss_vs_compute")
     plt.close(figure)

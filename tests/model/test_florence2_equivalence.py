@@ -161,3 +161,16 @@ def test_unknown_key_and_nonzero_logits_bias_are_refused_by_name(florence2, tmp_
     torch.save(remote, tmp_path / "pytorch_model.bin")
     with pytest.raises(FlorenzError, match="final_logits_bias is not zero"):
         load_florence2(tmp_path, image_size=IMAGE_SIDE)
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("vision_config", "activation_function", "relu"), ("vision_config", "qkv_bias", False),
+    ("vision_config", "image_feature_source", ["spatial_avg_pool"]),
+    ("vision_config", "image_pos_embed", {"type": "sine", "max_pos_embeddings": 10}),
+    ("text_config", "activation_function", "relu")])
+def test_a_setting_florenz_does_not_implement_is_refused_by_name(florence2, section, key, value):
+    directory, _ = florence2
+    florence2_config = json.loads((directory / "config.json").read_text())
+    florence2_config[section][key] = value
+    with pytest.raises(FlorenzError, match=f"{section}.{key}.*not supported"):
+        florence2_model_config(florence2_config, image_size=IMAGE_SIDE)

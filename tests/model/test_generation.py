@@ -157,3 +157,9 @@ def test_florenz_model_generation_with_cache_equals_generation_without(kind, num
     recomputed = generate(model, pixels, prompt, mask, use_cache=False, **settings)
     assert cached == recomputed
     assert len(cached) == 3 and any(cached)
+
+
+def test_the_package_exports_the_generate_function_not_its_module():
+    import florenz.model
+
+    assert florenz.model.generate is generate

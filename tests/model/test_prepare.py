@@ -142,9 +142,34 @@ def test_existing_checkpoint_is_kept_without_overwrite(sources, tmp_path):
     assert not (tmp_path / "out" / "florence-gemma-vocabulary").exists()
 
 
-def test_prepare_verb_requires_both_checkpoint_kinds(capsys):
+def test_prepare_verb_names_the_missing_flag_not_the_key(capsys):
     assert main(["prepare", "--florence", "somewhere"]) == 2
-    assert "gemma" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--gemma" in error and "['gemma']" not in error
+
+
+def test_a_source_failing_late_leaves_no_output_behind(sources, tmp_path):
+    """The Florence size is built first; the Gemma-2 weights, read last, are corrupt: nothing is written."""
+    root, _, _ = sources
+    shutil.copytree(root / "gemma", tmp_path / "gemma")
+    weights = tmp_path / "gemma" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(FlorenzError, match="model.safetensors"):
+        prepare(PrepareConfig(florence=(str(root / "florence"),), gemma=(str(tmp_path / "gemma"),),
+                              out=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_vocabulary_that_does_not_remap_names_both_directories_and_the_flags(sources, tmp_path):
+    root, _, _ = sources
+    shutil.copytree(root / "gemma", tmp_path / "gemma")
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "▁red", "▁cat", "red", "▁redcat", ""]  # "" has no pieces
+    Tokenizer(models.WordLevel({token: i for i, token in enumerate(tokens)}, unk_token="<unk>")).save(
+        str(tmp_path / "gemma" / "tokenizer.json"))
+    with pytest.raises(FlorenzError, match=r"florence \(--florence\).*gemma/tokenizer.json \(--gemma\)"):
+        prepare(PrepareConfig(florence=(str(root / "florence"),), gemma=(str(tmp_path / "gemma"),),
+                              out=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_the_parser_routes_the_prepare_and_model_verbs_to_their_functions():

@@ -101,3 +101,13 @@ def test_model_info_prints_the_config_and_rejects_unknown_names(capsys):
     assert '"num_hidden_layers": 4' in out and "image tokens" in out
     assert main(["model", "info", "world-7b"]) == 2
     assert "world-xxs" in capsys.readouterr().err
+    assert main(["model", "info", "world-xs", "--prompt-tokens", "-5"]) == 2
+    assert "--prompt-tokens is -5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change,named", [({"cross_attention_every": 0}, "cross_attention_every"),
+                                          ({"num_key_value_heads": 3}, "num_key_value_heads")])
+def test_a_gemma2_decoder_config_that_cannot_be_built_is_a_config_error(change, named):
+    decoder = {**to_dict(SIZES["world-xs-gemma"].decoder), **change}
+    with pytest.raises(ConfigError, match=named):
+        from_dict(ModelConfig, {**to_dict(SIZES["world-xs-gemma"]), "decoder": decoder})

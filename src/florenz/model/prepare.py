@@ -9,14 +9,17 @@
   cross-attention in every layer: gate 0 (so step 0 computes what Gemma-2 computes), PostEncNorm copied
   from the layer's post_attention_layernorm, q/k/v/o drawn from N(0, 0.02).
 Each model is written with `FlorenzModel.save_pretrained` to OUT/<name>: the name of the ladder size whose
-config it equals, else one derived from the source directories. All inputs and outputs are checked before
-any weights are read, so a bad call fails fast, and a checkpoint already there is replaced only with
---overwrite.
+config it equals, else one derived from the source directories. All configs, tokenizers and outputs are
+checked before any weights are read, so a bad call fails fast; every checkpoint is built in a staging
+directory and all are renamed into place only once all are built, so a source that fails late leaves no
+output behind; a checkpoint already there is replaced only with --overwrite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -34,6 +37,7 @@ from florenz.model.remap import match_vocabularies, remap_embedding
 from florenz.model.sizes import PAPER_IMAGE_SIZE, PAPER_SIZES, SIZES
 
 TOKENIZER_NAME = "tokenizer.json"
+STAGING_PREFIX = ".tmp-prepare-"  # a checkpoint being built, renamed into place once all are built
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # Gemma-2's special tokens -> ModelConfig fields; the decoder starts from <eos> as in the reference (§1.1)
 GEMMA2_SPECIAL_IDS = {"pad_token_id": "<pad>", "eos_token_id": "<eos>", "bos_token_id": "<bos>",
@@ -130,8 +134,14 @@ def _florence_size_weights(plan: CheckpointPlan) -> dict[str, torch.Tensor]:
     """Florence-2's weights with the decoder table remapped to the Gemma-2 vocabulary (§2.2)."""
     state = load_florence2(plan.florence, PAPER_IMAGE_SIZE).state_dict()
     source_tokenizer = _tokenizer(plan.florence, "Florence-2")
-    matches = match_vocabularies(source_tokenizer, Tokenizer.from_file(str(plan.vocabulary)))
-    state["decoder.embed_tokens.weight"] = remap_embedding(state["decoder.embed_tokens.weight"], matches)
+    try:
+        matches = match_vocabularies(source_tokenizer, Tokenizer.from_file(str(plan.vocabulary)))
+        state["decoder.embed_tokens.weight"] = remap_embedding(state["decoder.embed_tokens.weight"], matches)
+    except FlorenzError as error:
+        raise FlorenzError(f"cannot remap the decoder table of {plan.florence} (--florence) to the "
+                           f"vocabulary of {plan.vocabulary} (--gemma): {error}. Pass a Florence-2 directory "
+                           f"with its own BART tokenizer.json and a Gemma-2 directory with Gemma-2's") \
+            from None
     return state
 
 
@@ -150,14 +160,27 @@ def prepare(config: PrepareConfig) -> int:
     if taken and not config.overwrite:
         raise FlorenzError(f"{', '.join(taken)} already exist; pass --overwrite to replace them, or another "
                            f"--out")
-    for plan in plans:
-        sources = " and ".join(str(path) for path in (plan.florence, plan.gemma) if path is not None)
-        print(f"prepare: {plan.out.name} from {sources}")
-        weights = _gemma_size_weights(plan) if plan.gemma else _florence_size_weights(plan)
-        model = FlorenzModel(plan.config).to(DTYPES[config.dtype])
-        load_state_dict_strict(model, weights, sources)
-        model.save_pretrained(plan.out)
-        total, _ = count_parameters(model)
-        print(f"prepare: wrote {plan.out} ({total / 1e9:.3f}B parameters, {config.dtype})")
-        del model, weights  # one size in memory at a time
+    # every checkpoint is staged beside its target and published only when all are built: a source that
+    # fails late (corrupt weights, a vocabulary that does not remap) leaves no output behind
+    staged = {plan.out: plan.out.parent / f"{STAGING_PREFIX}{plan.out.name}" for plan in plans}
+    try:
+        for plan in plans:
+            sources = " and ".join(str(path) for path in (plan.florence, plan.gemma) if path is not None)
+            print(f"prepare: {plan.out.name} from {sources}")
+            weights = _gemma_size_weights(plan) if plan.gemma else _florence_size_weights(plan)
+            model = FlorenzModel(plan.config).to(DTYPES[config.dtype])
+            load_state_dict_strict(model, weights, sources)
+            shutil.rmtree(staged[plan.out], ignore_errors=True)  # left by a killed run
+            model.save_pretrained(staged[plan.out])
+            total, _ = count_parameters(model)
+            print(f"prepare: built {plan.out.name} ({total / 1e9:.3f}B parameters, {config.dtype})")
+            del model, weights  # one size in memory at a time
+        for out, staging in staged.items():
+            if out.exists():
+                shutil.rmtree(out)  # --overwrite was given (checked above)
+            os.replace(staging, out)
+            print(f"prepare: wrote {out}")
+    finally:
+        for staging in staged.values():
+            shutil.rmtree(staging, ignore_errors=True)
     return 0

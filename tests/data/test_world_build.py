@@ -222,7 +222,7 @@ def test_rerunning_a_finished_build_does_nothing_and_exits_0(world, tmp_path, mo
     assert cli_main(["world", "build", "--out", str(copy), "--samples", "50", "--shard-size", "20",
                      "--test-samples", "6", "--benchmark-samples", "2", "--corpus-sentences", "30",
                      "--vocab-size", "1024", "--workers", "2", "--image-size", "48"]) == 0
-    assert "nothing to do" in capsys.readouterr().err
+    assert "nothing to do" in capsys.readouterr().out
     assert {path: path.stat().st_mtime_ns for path in copy.rglob("*")} == before
     assert cli_main(["world", "build", "--out", str(copy), "--samples", "51"]) == 2
     err = capsys.readouterr().err

@@ -13,6 +13,7 @@ from florenz.data.shards import read_shard
 from florenz.data.tokenizer import encode_text, load_tokenizer
 from florenz.data.world_build import build_world
 from florenz.errors import FlorenzError
+from florenz.files import owned_directory
 from florenz.model.florenz import FlorenzModel
 from florenz.pretrain.config import DecoderPretrainConfig
 from florenz.pretrain.decoder import pretrain_decoder
@@ -116,3 +117,11 @@ def test_pretraining_shows_progress_in_samples(world, tmp_path, capsys):
                                            precision="fp32"))
     err = capsys.readouterr().err
     assert re.search(r"pretrain decoder: 100%.* 64(\.0)?/64(\.0)? ", err)
+
+
+def test_a_second_writer_on_one_out_is_refused(world, tmp_path):
+    out = tmp_path / "decoder"
+    with owned_directory(out, "pretrain decoder"):  # another process pre-training there (the trainer's lock)
+        with pytest.raises(FlorenzError, match="in use by `florenz pretrain decoder`"):
+            pretrain_decoder(recipe(world, out, "en"))
+    assert not out.exists()

@@ -35,7 +35,7 @@ from florenz.data.prompts import build_prompt
 from florenz.data.shards import ShardSample, read_shard, write_shard
 from florenz.data.tokenizer import train_tokenizer
 from florenz.errors import FlorenzError
-from florenz.files import owned_directory, read_json, sha256_of_file, write_atomically
+from florenz.files import nothing_to_do, owned_directory, read_json, sha256_of_file, write_atomically
 from florenz.world.config import NON_CONTENT_FIELDS, WorldConfig
 from florenz.world.languages import DETAIL_LEVELS, LANGUAGES
 from florenz.world.samples import (
@@ -266,8 +266,7 @@ def build_world(config: WorldConfig) -> Path:
     out = Path(config.out)
     with owned_directory(out, "world build"):
         if not config.overwrite and _is_built(out, to_dict(config)):
-            print(f"florenz world build: {out} already holds this world; nothing to do (pass --overwrite to "
-                  f"rebuild it)", file=sys.stderr)
+            print(nothing_to_do("world build", out, "the same settings; --overwrite rebuilds it"))
             return out
         try:
             keep = _prepare_out(out, to_dict(config), config.overwrite)

@@ -31,7 +31,13 @@ from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
 from florenz.eval.losses import split_losses
-from florenz.files import check_output_directory, owned_directory, sha256_of_file, write_directory_atomically
+from florenz.files import (
+    check_output_directory,
+    nothing_to_do,
+    owned_directory,
+    sha256_of_file,
+    write_directory_atomically,
+)
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
 from florenz.model.config import ModelConfig
@@ -186,8 +192,7 @@ def init(config: InitConfig) -> Path:
     with owned_directory(out, "init"):
         if already_made(out, STARTING_POINT, STARTING_POINT_TYPE, settings, config.overwrite,
                         "pass --overwrite to replace it or choose another --out"):
-            print(f"florenz init: {out} already holds this starting point; nothing to do (pass --overwrite "
-                  f"to compose it again)")
+            print(nothing_to_do("init", out, "the same parts and settings; --overwrite composes again"))
             return out
         check_output_directory(out, STARTING_POINT, STARTING_POINT_TYPE, config.overwrite, "florenz init")
         model, parts = compose(config)

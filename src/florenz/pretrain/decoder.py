@@ -21,7 +21,7 @@ from florenz.config import to_dict
 from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world import read_world
 from florenz.errors import FlorenzError
-from florenz.files import read_json, write_json_atomically
+from florenz.files import nothing_to_do, read_json, write_json_atomically
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import DECODER_METADATA, DecoderPretrainConfig, already_made, corpus_languages
 from florenz.train.config import OptimConfig, TrainConfig
@@ -79,7 +79,7 @@ def pretrain_decoder(config: DecoderPretrainConfig) -> Path:
     settings = {"world_manifest_sha256": world["manifest_sha256"], **recipe}
     if already_made(out, DECODER_METADATA, DECODER_MODEL_TYPE, settings, False,
                     "choose another --out (a finished pre-training is never replaced)"):
-        print(f"florenz pretrain decoder: {out} already holds this pre-trained decoder; nothing to do")
+        print(nothing_to_do("pretrain decoder", out, "the same settings"))
         return out
     bar: tqdm | None = None
 

@@ -48,7 +48,12 @@ from florenz.config import ConfigError, to_dict
 from florenz.data.collate import image_to_tensor
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
-from florenz.files import check_output_directory, owned_directory, write_directory_atomically
+from florenz.files import (
+    check_output_directory,
+    nothing_to_do,
+    owned_directory,
+    write_directory_atomically,
+)
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import VisionPretrainConfig, already_made, vision_signature
@@ -244,8 +249,7 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
     with owned_directory(out, "pretrain vision"):
         if already_made(out, "config.json", VISION_MODEL_TYPE, _settings(config, world), config.overwrite,
                         "pass --overwrite to replace it or choose another --out"):
-            print(f"florenz pretrain vision: {out} already holds this vision tower; nothing to do (pass "
-                  f"--overwrite to pre-train it again)")
+            print(nothing_to_do("pretrain vision", out, "the same settings; --overwrite pre-trains again"))
             return out
         check_output_directory(out, "config.json", VISION_MODEL_TYPE, config.overwrite,
                                "florenz pretrain vision")

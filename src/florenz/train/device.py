@@ -5,6 +5,14 @@ from __future__ import annotations
 import torch
 
 from florenz.config import ConfigError
+from florenz.model.accounting import forward_flops
+from florenz.model.config import ModelConfig
+
+# Forward FLOPs per sample (`florenz model list` F: 128 prompt + 128 target tokens) from which bf16
+# autocast beats fp32 on a CPU with native bf16. Measured there (dependencies.md, 2026-12-01, training
+# with data loading, samples/s fp32 / bf16): world-xxs (F 0.13 G) 176 / 133, world-xs (0.42 G) 85 / 68,
+# world-s (2.19 G) 22 / 29; the threshold sits between xs and s, at their geometric mean.
+CPU_BF16_MIN_FORWARD_FLOPS = 1e9
 
 
 def pick_device(device: str) -> torch.device:
@@ -16,11 +24,26 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast where the hardware computes bf16 natively; emulated bf16 (AVX2 CPUs) is slower."""
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 instructions (AVX512-BF16 or AMX); elsewhere torch emulates bf16, slowly."""
+    return any(getattr(torch.cpu, probe, lambda: False)()
+               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def use_bf16(precision: str, device: torch.device, model_config: ModelConfig) -> bool:
+    """Whether to compute under bf16 autocast: 'bf16' and 'fp32' say so; 'auto' picks bf16 only where it
+    was measured faster.
+
+    - CUDA with bf16 support: bf16 (tensor cores; not measured here, there is no GPU on the build machine).
+    - CPU with native bf16: bf16 only for models of at least CPU_BF16_MIN_FORWARD_FLOPS forward FLOPs per
+      sample (world-s and up, world-s-gemma and up); below it the casts and small bf16 kernels cost more
+      than they save (world-xxs 25%, world-xs 20% slower), and bf16 is also what makes a 2-process run
+      differ from a 1-process run (3e-4 vs 1.2e-7 in fp32 after 6 steps, issue #13).
+    - CPU without native bf16 (AVX2): fp32; emulated bf16 is slower at every ladder size
+      (benchmarks/precision.py on an AVX2 EPYC, 2026-12: see its JSON result).
+    """
     if precision != "auto":
         return precision == "bf16"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return any(getattr(torch.cpu, probe, lambda: False)()
-               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return cpu_has_native_bf16() and forward_flops(model_config) >= CPU_BF16_MIN_FORWARD_FLOPS

@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from florenz.model.accounting import forward_flops
+from florenz.model.sizes import get_size
+from florenz.train import device
+from florenz.train.device import CPU_BF16_MIN_FORWARD_FLOPS, use_bf16
+
+CPU = torch.device("cpu")
+# Measured with native bf16 (dependencies.md): bf16 slower on world-xxs and world-xs, faster on world-s.
+MEASURED_SLOWER, MEASURED_FASTER = ("world-xxs", "world-xs"), ("world-s",)
+
+
+def test_the_threshold_lies_between_the_sizes_measured_slower_and_faster_in_bf16():
+    assert max(forward_flops(get_size(size)) for size in MEASURED_SLOWER) < CPU_BF16_MIN_FORWARD_FLOPS
+    assert min(forward_flops(get_size(size)) for size in MEASURED_FASTER) > CPU_BF16_MIN_FORWARD_FLOPS
+
+
+@pytest.mark.parametrize(("size", "bf16"), [
+    ("world-xxs", False), ("world-xs", False), ("world-xs-gemma", False),
+    ("world-s", True), ("world-m", True), ("world-l", True), ("world-s-gemma", True), ("florenz-0.4b", True)])
+def test_auto_picks_bf16_on_a_native_bf16_cpu_only_from_world_s_up(size, bf16, monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert use_bf16("auto", CPU, get_size(size)) is bf16
+
+
+def test_auto_is_fp32_on_a_cpu_that_emulates_bf16_and_bf16_on_cuda(monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert not any(use_bf16("auto", CPU, get_size(size)) for size in ("world-xxs", "world-l", "florenz-1.0b"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert use_bf16("auto", torch.device("cuda"), get_size("world-xxs"))
+
+
+def test_an_explicit_precision_is_obeyed_at_any_size():
+    assert use_bf16("bf16", CPU, get_size("world-xxs"))
+    assert not use_bf16("fp32", torch.device("cuda"), get_size("florenz-11.2b"))

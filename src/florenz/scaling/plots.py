@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from florenz.scaling.frontier import staircase
 from florenz.scaling.laws import LOG_LINEAR, SATURATING, predict
@@ -86,9 +87,8 @@ def _loss_vs_samples(plt, fits: dict[str, Any], rows: Rows, splits: tuple[str, .
                 chosen = (rows.P == size) & ((rows.T == start) | (np.isnan(rows.T) & np.isnan(start)))
                 if not chosen.any():
                     continue
-                label = f"P={size:.3g}" + ("" if np.isnan(start) else f", T={start:.3g}")
                 axis.scatter(rows.S[chosen], y[chosen], color=colours[p_index], s=18,
-                             marker=MARKERS[t_index % len(MARKERS)], label=label)
+                             marker=MARKERS[t_index % len(MARKERS)])
                 if values is not None:
                     point = {"P": size, "S": grid, "T": start}
                     x = np.column_stack([np.broadcast_to(point[v], grid.shape) for v in law["variables"]])
@@ -96,7 +96,12 @@ def _loss_vs_samples(plt, fits: dict[str, Any], rows: Rows, splits: tuple[str, .
                               lw=1)
         axis.set(xscale="log", yscale="log", xlabel="seen samples S", ylabel=f"{split.upper()} loss",
                  title=f"{split.upper()}, law 2 ({form or 'no fit'})")
-        axis.legend(fontsize=6)
+    # one legend entry per size (colour) and per starting point (marker), not per combination
+    handles = [Line2D([], [], color=colour, marker="o", ls="", label=f"P={size:.3g}")
+               for size, colour in zip(sizes, colours)]
+    handles += [Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"T={start:.3g}")
+                for i, start in enumerate(starts)]
+    axes[-1].legend(handles=handles, fontsize=6)
     paths = _save(figure, out, "loss_vs_samples")
     plt.close(figure)
     return paths

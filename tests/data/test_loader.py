@@ -183,8 +183,11 @@ def test_corpus_stream_is_a_seeded_permutation_per_epoch_and_resumes(tmp_path):
     items = iter(stream)
     lines = [next(items) for _ in range(10)]
     assert sorted(lines[:5]) == ["a", "b", "c", "d", "e"] and sorted(lines[5:]) == sorted(lines[:5])
-    resumed = CorpusStream([tmp_path / "en.txt", tmp_path / "de.txt"], seed=0, state={"index": 7})
-    assert [next(iter(resumed)) for _ in range(1)] == lines[7:8]
+    uninterrupted = lines + [next(items) for _ in range(10)]  # four epochs
+    interrupted = CorpusStream([tmp_path / "en.txt", tmp_path / "de.txt"], seed=0)
+    head = [line for _, line in zip(range(7), interrupted)]
+    resumed = iter(CorpusStream([tmp_path / "en.txt", tmp_path / "de.txt"], seed=0, state=interrupted.state))
+    assert head + [next(resumed) for _ in range(13)] == uninterrupted
 
 
 def test_prefetch_keeps_order_reraises_errors_and_stops_its_thread_on_close():
@@ -256,3 +259,25 @@ def test_bad_samples_are_skipped_and_counted_on_request(tmp_path):
     shard = _truncated_png_shard(tmp_path / "000000.tar")
     step = next(_encode_steps(shard, skip_bad_samples=True))
     assert step.skipped == 1 and step.micro_batches[0]["pixel_values"].shape[0] == 5
+
+
+def test_steps_resumed_from_a_steps_state_continue_the_whole_run_on_any_number_of_processes(shards):
+    """Steps 3.. of an uninterrupted one-process run equal those resumed from step 2's state, on one process
+    and re-interleaved from two (the 1 -> 2 process resume), across the epoch boundary (15 images)."""
+    def encode(item):
+        return EncodedSample([], [2, len(item[1]["target"]), item[0][60] % 50, 1])
+
+    def labels(state, rank=0, world_size=1, count=6):
+        steps = rank_steps(_stream(shards, seed=3, state=state), encode, lambda s: collate(s, 0), 4,
+                           4 // world_size, rank, world_size)
+        taken = [next(steps) for _ in range(count)]
+        return [step.micro_batches[0]["labels"] for step in taken], [step.state for step in taken]
+
+    uninterrupted, states = labels(None, count=8)
+    resumed, resumed_states = labels(states[1])
+    assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[2:], strict=True))
+    assert resumed_states == states[2:]
+    pair = [labels(states[1], rank, 2)[0] for rank in range(2)]
+    for step, (first, second) in enumerate(zip(*pair)):
+        interleaved = torch.stack([first, second], dim=1).reshape(4, -1)
+        assert torch.equal(interleaved, uninterrupted[2 + step])

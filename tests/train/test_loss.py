@@ -1,6 +1,11 @@
+"""The loss and its reductions on one process, against F.cross_entropy's own means; the same reductions on two
+processes (DDP and FSDP2 averaging gradients) are checked in test_distributed.py."""
+
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from florenz.train.loss import micro_batch_objective, token_loss_sum
@@ -15,38 +20,35 @@ def test_token_loss_sum_ignores_padding_and_matches_log_softmax_by_hand():
     assert abs(loss_sum.item() - expected) < 1e-6
 
 
-def _gradient(model, batches, reduction):
+def _accumulated_gradient(model, micro_batches, reduction):
+    """One process accumulating the step's micro-batches, as the trainer does."""
     model.zero_grad()
-    step_tokens = sum(int((labels != -100).sum()) for _, labels in batches)
-    for inputs, labels in batches:
+    step_tokens = sum(int((labels != -100).sum()) for _, labels in micro_batches)
+    for inputs, labels in micro_batches:
         loss_sum, tokens = token_loss_sum(model(inputs), labels)
-        micro_batch_objective(loss_sum, tokens, reduction, step_tokens, len(batches), 1).backward()
+        micro_batch_objective(loss_sum, tokens, reduction, step_tokens, len(micro_batches), 1).backward()
     return model.weight.grad.clone()
 
 
-def test_token_reduction_equals_one_big_batch_and_micro_batch_reduction_averages_means():
+def _reference_gradient(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return model.weight.grad.clone()
+
+
+@pytest.mark.parametrize("micro_batch_size", [1, 2])
+def test_accumulated_reductions_equal_cross_entropys_means(micro_batch_size):
+    """'token': the mean over every target token of the step; 'micro-batch': the mean of each micro-batch's
+    token mean. Micro-batches hold different numbers of targets (2, 6, 6, 6), so the two differ."""
     torch.manual_seed(0)
     model = nn.Linear(3, 5, bias=False)
-    inputs = torch.randn(4, 6, 3)
-    labels = torch.randint(0, 5, (4, 6))
-    labels[0, 2:] = -100  # micro-batches with different token counts: 2+6 and 6+6
-    halves = [(inputs[:2], labels[:2]), (inputs[2:], labels[2:])]
-
-    model.zero_grad()
-    loss_sum, tokens = token_loss_sum(model(inputs), labels)
-    (loss_sum / tokens).backward()
-    whole = model.weight.grad.clone()
-    torch.testing.assert_close(_gradient(model, halves, "token"), whole)
-
-    model.zero_grad()
-    means = [token_loss_sum(model(x), y) for x, y in halves]
-    (sum(s / n for s, n in means) / 2).backward()
-    torch.testing.assert_close(_gradient(model, halves, "micro-batch"), model.weight.grad)
-    assert not torch.allclose(whole, model.weight.grad)
-
-
-def test_token_reduction_over_processes_undoes_the_gradient_average():
-    loss_sum, tokens = torch.tensor(6.0), torch.tensor(3)
-    # two processes, 10 target tokens in the step: rank objective 6·2/10, averaged by DDP -> 6/10
-    assert abs(micro_batch_objective(loss_sum, tokens, "token", 10, 1, 2).item() - 6 * 2 / 10) < 1e-6
-    assert abs(micro_batch_objective(loss_sum, tokens, "micro-batch", 10, 2, 2).item() - 6 / 3 / 2) < 1e-6
+    inputs, labels = torch.randn(4, 6, 3), torch.randint(0, 5, (4, 6))
+    labels[0, 2:] = -100
+    micro_batches = [(inputs[i:i + micro_batch_size], labels[i:i + micro_batch_size])
+                     for i in range(0, 4, micro_batch_size)]
+    token = _reference_gradient(model, F.cross_entropy(model(inputs).flatten(0, 1), labels.flatten()))
+    torch.testing.assert_close(_accumulated_gradient(model, micro_batches, "token"), token)
+    means = [F.cross_entropy(model(x).flatten(0, 1), y.flatten()) for x, y in micro_batches]
+    micro = _reference_gradient(model, sum(means) / len(means))
+    torch.testing.assert_close(_accumulated_gradient(model, micro_batches, "micro-batch"), micro)
+    assert not torch.allclose(token, micro)

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from florenz.config import to_dict
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
+from florenz.train.checkpoint import rng_state
 from florenz.train.loop import train
 
 from .test_loop import assert_same_weights, losses, make_config, weights
@@ -62,12 +63,14 @@ def launched(tiny_world, tmp_path_factory):
         "dropout": run("dropout", parallel="ddp", init=dropout),
         "dropout-killed": run("dropout-killed", parallel="ddp", init=dropout),
         "one-to-two": run("one-to-two", parallel="ddp"),
+        "dropout-one-to-two": run("dropout-one-to-two", parallel="ddp", init=dropout),
         "two-to-one": run("two-to-one", parallel="ddp"),
         "lm-killed": run("lm-killed", parallel="fsdp", mode="lm", langs="de,fr"),
         "wsd": make_config(tiny_world, root / "wsd", parallel="ddp", **WSD),
     }
-    with pytest.raises(KeyboardInterrupt):  # starts on one process, resumes on two
-        train(configs["one-to-two"], _stop_at_step_5)
+    for name in ("one-to-two", "dropout-one-to-two"):  # start on one process, resume on two
+        with pytest.raises(KeyboardInterrupt):
+            train(configs[name], _stop_at_step_5)
     files = {}
     for name, config in configs.items():
         files[name] = str(root / f"{name}.json")
@@ -77,6 +80,7 @@ def launched(tiny_world, tmp_path_factory):
             {"train": files["fsdp-killed"], **stop}, {"train": files["fsdp-killed"]},
             {"train": files["dropout"]}, {"train": files["dropout-killed"], **stop},
             {"train": files["dropout-killed"]}, {"train": files["one-to-two"]},
+            {"train": files["dropout-one-to-two"], "stop_before_step": 4, "rng_out": str(root / "rng")},
             {"train": files["two-to-one"], **stop}, {"train": files["lm-killed"], **stop},
             {"train": files["lm-killed"]}, {"train": files["wsd"]}]
     (root / "plan.json").write_text(json.dumps(plan))
@@ -131,11 +135,8 @@ def test_a_killed_ddp_run_with_dropout_resumes_bitwise_restoring_each_ranks_rng(
 
 def test_a_run_started_on_one_process_resumes_on_two_and_back(launched, single):
     """The data stream is global and the world sizes have no dropout, so only summation order differs.
-
-    The RNG remap gives rank r the saved state of rank r mod (saved ranks): on 1 -> 2 both ranks continue
-    rank 0's stream; with dropout > 0 they would draw equal masks for different samples, and no remap
-    could reproduce the masks of a run that always had 2 processes (each rank's stream depends on it).
-    """
+    (With dropout no resume onto another process count can reproduce the masks of a run that always had
+    that count: each rank's RNG stream depends on how many ranks drew before.)"""
     root, configs = launched
     assert losses(root / "one-to-two") == pytest.approx(losses(root / "ddp"), rel=1e-5)
     assert_same_model(root / "one-to-two", root / "ddp")
@@ -186,3 +187,17 @@ def test_both_loss_reductions_give_one_process_gradients_on_two(launched, strate
         for name, gradient in gradients[reduction].items():
             torch.testing.assert_close(distributed[name], gradient, rtol=1e-5, atol=1e-7, msg=name)
     assert not torch.allclose(gradients["token"]["head.weight"], gradients["micro-batch"]["head.weight"])
+
+
+def test_a_rank_without_a_saved_rng_state_gets_its_own_stream_not_a_copy(launched):
+    """1 -> 2 processes: rank 0 continues the saved stream, rank 1 starts its own as in a new run (seed + 1);
+    a copy of rank 0's would give both ranks the same dropout masks."""
+    root, configs = launched
+    saved = json.loads((root / "dropout-one-to-two" / "checkpoints" / "step-00000004" /
+                        "trainer_state.json").read_text())["rng"]
+    ranks = [json.loads((root / "rng" / f"rank-{rank}.json").read_text()) for rank in range(2)]
+    assert len(saved) == 1 and ranks[0] == saved[0]
+    with torch.random.fork_rng():
+        torch.manual_seed(configs["dropout-one-to-two"].seed + 1)
+        fresh = rng_state()["cpu"]
+    assert ranks[1]["cpu"] == fresh != ranks[0]["cpu"]

@@ -4,7 +4,8 @@ A torchrun start costs 10-20 s on 2 shared cores, so one launch carries out a wh
 group. `python -m torch.distributed.run ... torchrun_scenarios.py PLAN.json`, where the plan is a list of:
 - {"train": CONFIG.json}: `florenz train` with that config (a new run, or a resume of a stopped one);
 - {"train": CONFIG.json, "stop_before_step": N}: the same, stopped on every rank before update N
-  (0-based), as a kill would stop it: whatever the run wrote before stays as it is;
+  (0-based), as a kill would stop it: whatever the run wrote before stays as it is; with "rng_out": DIR,
+  each rank writes its torch RNG state at the stop to DIR/rank-<r>.json;
 - {"gradients": DIR}: the gradients of the step objective (`micro_batch_objective`) under DDP and FSDP2
   for both loss reductions, written by rank 0 to DIR/<strategy>-<reduction>.safetensors.
 """
@@ -21,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from florenz.config import load_config
-from florenz.train import loop
+from florenz.train import checkpoint, loop
 from florenz.train.config import TrainConfig
 from florenz.train.distributed import all_reduce_sum, init_distributed, set_gradient_sync, wrap_model
 from florenz.train.loss import micro_batch_objective, token_loss_sum
@@ -86,11 +87,14 @@ class Stopped(Exception):
     """Raised on every rank at the same update: the run stops as if killed there."""
 
 
-def train_stopping_before(config: TrainConfig, step: int) -> None:
+def train_stopping_before(config: TrainConfig, step: int, rng_out: Path | None) -> None:
     original = loop.Trainer.train_step
 
     def train_step(trainer, index, total_steps, batches):
         if index == step:
+            if rng_out is not None:
+                rng_out.mkdir(exist_ok=True)
+                (rng_out / f"rank-{dist.get_rank()}.json").write_text(json.dumps(checkpoint.rng_state()))
             raise Stopped
         return original(trainer, index, total_steps, batches)
 
@@ -112,7 +116,8 @@ def main(plan_path: str) -> None:
             continue
         config = load_config(TrainConfig, scenario["train"])
         if "stop_before_step" in scenario:
-            train_stopping_before(config, scenario["stop_before_step"])
+            rng_out = Path(scenario["rng_out"]) if "rng_out" in scenario else None
+            train_stopping_before(config, scenario["stop_before_step"], rng_out)
         else:
             loop.train(config)
         dist.barrier()

@@ -220,7 +220,10 @@ class Trainer:
         else:
             load_full_optimizer_state(self.wrapped, self.optimizer,
                                       ckpt.load_optimizer_state(checkpoint / ckpt.OPTIMIZER_STATE))
-            ckpt.set_rng_state(state["rng"][distributed.rank % len(state["rng"])])
+            if distributed.rank < len(state["rng"]):
+                ckpt.set_rng_state(state["rng"][distributed.rank])
+            else:  # more processes than saved states: its own stream, as in a new run, not a copy of rank 0's
+                torch.manual_seed(config.seed + distributed.rank)
         self.data_state = None if state is None else state["data"]
         self.skipped_samples = 0 if state is None else state.get("skipped_samples", 0)
         self.steps: Iterator[Step] = self._batches(self.data_state)

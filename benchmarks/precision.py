@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             row = rows[-1]
             print(f"{size}: fp32 {row['fp32_samples_per_s']:.1f}, bf16 {row['bf16_samples_per_s']:.1f} "
                   f"samples/s, bf16/fp32 {row['bf16_speedup']:.2f}", flush=True)
-    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s; "
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; "
           f"native bf16: {cpu_has_native_bf16()}; {args.threads} thread(s)")
     print_table([{"size": row["size"], "F GFLOP": f"{row['forward_flops_per_sample'] / 1e9:.2f}",
                   "fp32 smp/s": round(row["fp32_samples_per_s"], 1),

@@ -39,8 +39,9 @@ def use_bf16(precision: str, device: torch.device, model_config: ModelConfig) ->
       sample (world-s and up, world-s-gemma and up); below it the casts and small bf16 kernels cost more
       than they save (world-xxs 25%, world-xs 20% slower), and bf16 is also what makes a 2-process run
       differ from a 1-process run (3e-4 vs 1.2e-7 in fp32 after 6 steps, issue #13).
-    - CPU without native bf16 (AVX2): fp32; emulated bf16 is slower at every ladder size
-      (benchmarks/precision.py on an AVX2 EPYC, 2026-12: see its JSON result).
+    - CPU without native bf16 (AVX2): fp32; torch emulates bf16 there. benchmarks/precision.py on an AVX2
+      EPYC (2026-12-01, 1 thread, batch 16, interleaved, median of 3): bf16/fp32 samples/s 0.21 world-xxs,
+      0.09 world-xs, 0.06 world-s (matmul 512²: 11 vs 0.5 GFLOP/s); larger sizes only get worse.
     """
     if precision != "auto":
         return precision == "bf16"

@@ -2,8 +2,8 @@
 the number of processes, in VLM and LM mode and with WSD budget branches; and the loss reductions' gradients.
 
 All 2-process scenarios run in one torchrun launch (tests/train/torchrun_scenarios.py): a module fixture
-prepares the runs that start on one process, launches once, and the tests compare what it wrote. The launch
-takes about 50 s of CPU (2 processes: start-up, 12 short runs), hence slow.
+prepares the runs that start on one process, launches once, and the tests compare what it wrote. The
+fixture takes 60-70 s on 2 busy cores (torchrun start-up, 13 short runs on 2 processes), hence slow.
 """
 
 import json
@@ -50,9 +50,10 @@ def _dropout_init(directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def launched(tiny_world, tmp_path_factory):
-    """Run directories of every 2-process scenario, keyed by name (plus the gradient directory)."""
+    """(directory holding every scenario's run directory, RUN/<name>, and gradients, configs by name)."""
     root = tmp_path_factory.mktemp("torchrun")
     dropout = str(_dropout_init(root / "dropout-init"))
+
     def run(name, **settings):
         return make_config(tiny_world, root / name, **{**RUN, **settings})
 
@@ -147,7 +148,7 @@ def test_a_run_started_on_one_process_resumes_on_two_and_back(launched, single):
 
 
 def test_lm_mode_under_fsdp_resumes_to_the_one_process_run(launched, tiny_world, tmp_path):
-    root, configs = launched
+    root, _ = launched
     reference = tmp_path / "lm"
     train(make_config(tiny_world, reference, mode="lm", langs="de,fr", **RUN))
     assert losses(root / "lm-killed") == pytest.approx(losses(reference), rel=1e-5)

@@ -53,6 +53,22 @@ def _recipe(config: Any) -> dict[str, Any]:
     return {key: value for key, value in to_dict(config).items() if key not in _PATH_FIELDS}
 
 
+def vision_part(world_dir: str | Path, size: str, cache_dir: str | Path,
+                vision: VisionPretrainConfig | None = None) -> tuple[str, Path]:
+    """(cache key, directory) of the pre-trained vision tower of `size`, made only if not cached; the two
+    decoder variants of a size share it, so a parallel study makes it once, before their starting points."""
+    from florenz.pretrain.vision import pretrain_vision  # imports torch; needed only when the part is missing
+
+    world = read_world(world_dir)
+    recipe = replace(vision or VisionPretrainConfig(), world=str(world.path), size=size, overwrite=False)
+    key = content_hash({"world": world.manifest_sha256, "florenz": version("florenz"), "part": "vision",
+                        **vision_signature(get_size(size)), "recipe": _recipe(recipe)})
+    directory = Path(cache_dir) / f"vision-{key}"
+    if not (directory / "config.json").is_file():
+        pretrain_vision(replace(recipe, out=str(directory)))
+    return key, directory
+
+
 def starting_point(world_dir: str | Path, size: str, variant: str, cache_dir: str | Path,
                    vision: VisionPretrainConfig | None = None, decoder: DecoderPretrainConfig | None = None,
                    init_seed: int = 0, eval_samples: int = 0) -> Path:
@@ -64,7 +80,6 @@ def starting_point(world_dir: str | Path, size: str, variant: str, cache_dir: st
     # the steps import torch; they are needed only when a part is missing
     from florenz.pretrain.compose import init
     from florenz.pretrain.decoder import pretrain_decoder
-    from florenz.pretrain.vision import pretrain_vision
 
     world = read_world(world_dir)
     model_config = get_size(size)
@@ -73,14 +88,7 @@ def starting_point(world_dir: str | Path, size: str, variant: str, cache_dir: st
     cache = Path(cache_dir)
     common = {"world": world.manifest_sha256, "florenz": version("florenz")}
 
-    vision_recipe = replace(vision or VisionPretrainConfig(), world=str(world.path), size=size,
-                            overwrite=False)
-    vision_key = content_hash({**common, "part": "vision", **vision_signature(model_config),
-                               "recipe": _recipe(vision_recipe)})
-    vision_dir = cache / f"vision-{vision_key}"
-    if not (vision_dir / "config.json").is_file():
-        pretrain_vision(replace(vision_recipe, out=str(vision_dir)))
-
+    vision_key, vision_dir = vision_part(world.path, size, cache, vision)
     decoder_recipe = replace(decoder or DecoderPretrainConfig(), world=str(world.path), size=size,
                              langs=",".join(langs))
     decoder_key = content_hash({**common, "part": "decoder", "model": to_dict(model_config),

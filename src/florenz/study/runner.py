@@ -1,0 +1,149 @@
+"""Run a stage of independent tasks in parallel: worker processes here, or SLURM jobs through submitit.
+
+A task is a picklable call ("module:function" and its config) plus a relative cost. Tasks start longest first
+(the stage ends when its longest task does), each in a fresh process with its own torch thread count, its
+output in a log file of its own (parallel progress bars would garble the terminal). The study's own bar counts
+tasks done and estimates the time left from their costs. Every task is idempotent — a finished run, a cached
+starting point or an evaluated checkpoint is skipped by the task itself — so a killed stage is simply rerun.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from florenz.errors import FlorenzError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # what the progress display and errors call it, e.g. "train world-xs B"
+    target: str  # "module:function", called with `config`
+    config: Any  # a config dataclass (picklable)
+    cost: float  # relative cost (e.g. samples x FLOPs): orders the tasks and weights the ETA
+    log: str  # file that receives the task's stdout and stderr
+
+
+def run_task(target: str, config: Any, threads: int, log: str) -> Any:
+    """Run one task in this process with `threads` torch threads, its output appended to `log`."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    module, name = target.split(":")
+    with open(log, "a", encoding="utf-8", buffering=1) as handle:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = handle
+        try:
+            return getattr(importlib.import_module(module), name)(config)
+        except Exception:
+            traceback.print_exc(file=handle)  # the log keeps the whole story; the study names the log
+            raise
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+
+@dataclass
+class Launcher:
+    """Where tasks run: 'local' worker processes, or 'slurm' jobs (submitit; 'debug' runs them in-process)."""
+
+    kind: str = "local"
+    workers: int = 2
+    threads: int = 1
+    folder: str = "runs/study/slurm"
+    slurm: dict[str, Any] | None = None
+
+    def executor(self) -> concurrent.futures.Executor:
+        if self.kind == "local":
+            # spawn: a fresh interpreter per task, so no torch state or thread pool leaks between runs
+            return concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=1,
+            )
+        try:
+            import submitit
+        except ImportError:
+            raise FlorenzError("--launcher slurm needs submitit: pip install submitit==1.5.3") from None
+        cluster = None if self.kind == "slurm" else self.kind  # "local"/"debug" are submitit's test executors
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=cluster)
+        executor.update_parameters(**(self.slurm or {}))
+        return _SubmititPool(executor)
+
+
+class _SubmititPool(concurrent.futures.Executor):
+    """submitit's jobs behind the concurrent.futures interface the stage loop uses."""
+
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+
+    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001 — the Executor signature
+        job = self._executor.submit(fn, *args, **kwargs)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def wait() -> None:
+            try:
+                future.set_result(job.result())
+            except Exception as error:  # noqa: BLE001 — handed to the stage loop, which names the task
+                future.set_exception(error)
+
+        import threading
+
+        threading.Thread(target=wait, daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
+    """Run `tasks` (longest first) and return their results in the given order; FlorenzError naming every
+    failed task and its log once all have ended (the others' work is kept)."""
+    from tqdm import tqdm
+
+    if not tasks:
+        return []
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].cost)
+    total_cost = sum(task.cost for task in tasks) or 1.0
+    results: list[Any] = [None] * len(tasks)
+    failures = []
+    started = time.monotonic()
+    with (
+        launcher.executor() as pool,
+        tqdm(total=len(tasks), desc=stage, unit="task", dynamic_ncols=True) as bar,
+    ):
+        futures = {
+            pool.submit(run_task, tasks[i].target, tasks[i].config, launcher.threads, tasks[i].log): i
+            for i in order
+        }
+        done_cost = 0.0
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            task = tasks[index]
+            try:
+                results[index] = future.result()
+            except Exception as error:  # noqa: BLE001 — every task's failure is collected and reported
+                failures.append(
+                    f"{task.name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+                    f" (log: {task.log})"
+                )
+            done_cost += task.cost
+            elapsed = time.monotonic() - started
+            eta = elapsed * (total_cost - done_cost) / max(done_cost, 1e-9)
+            bar.set_postfix_str(f"last: {task.name}, ETA {eta / 60:.1f} min", refresh=False)
+            bar.update(1)
+    if failures:
+        raise FlorenzError(
+            f"{len(failures)} of {len(tasks)} {stage} task(s) failed; what finished is kept, and "
+            f"rerunning the study resumes:\n  " + "\n  ".join(failures)
+        )
+    return results

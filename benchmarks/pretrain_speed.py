@@ -43,7 +43,8 @@ def bench_size(size: str, world: Path, scratch: Path) -> list[dict]:
     vision_dir, vision_seconds = _timed(pretrain_vision, replace(
         VisionPretrainConfig(), world=str(world), size=size, out=str(scratch / f"vision-{size}")))
     vision = json.loads((vision_dir / "config.json").read_text())
-    pretrained, random = vision["probe"]["pretrained"], vision["probe"]["random"]
+    probe = vision["linear_probe_accuracy"]
+    pretrained, random = probe["pretrained"], probe["random"]
     decoder_dir, decoder_seconds = _timed(pretrain_decoder, replace(
         DecoderPretrainConfig(), world=str(world), size=size, langs="all",
         out=str(scratch / f"decoder-{size}")))

@@ -45,7 +45,8 @@ class VisionPretrainConfig:
     probe_scenes: int = option(2000, "fresh scenes for the linear probe: 3/4 fit the probe, 1/4 score it")
     seed: int = option(0, "seed of the initial weights, the scene streams and the batch order")
     precision: Literal["auto", "bf16", "fp32"] = option(
-        "auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where the hardware has native bf16")
+        "auto", "bf16 autocast with fp32 weights, or fp32; auto: as florenz train decides (bf16 only where "
+                "measured faster: CUDA, or native-bf16 CPUs from 1 GFLOP per sample)")
     overwrite: bool = option(False, "replace a vision checkpoint in --out (nothing else is replaced)")
 
     def __post_init__(self) -> None:
@@ -72,7 +73,8 @@ class DecoderPretrainConfig:
     warmup_steps: int = option(20, "linear warm-up steps")
     seed: int = option(0, "seed of the initial weights and the line order")
     precision: Literal["auto", "bf16", "fp32"] = option(
-        "auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where the hardware has native bf16")
+        "auto", "bf16 autocast with fp32 weights, or fp32; auto: as florenz train decides (bf16 only where "
+                "measured faster: CUDA, or native-bf16 CPUs from 1 GFLOP per sample)")
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.batch_size < 1:

@@ -15,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from florenz.config import to_dict
 from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world import read_world
@@ -24,6 +22,7 @@ from florenz.errors import FlorenzError
 from florenz.files import nothing_to_do, read_json, write_json_atomically
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import DECODER_METADATA, DecoderPretrainConfig, already_made, corpus_languages
+from florenz.train.command import progress_bar
 from florenz.train.config import OptimConfig, TrainConfig
 from florenz.train.loop import train
 from florenz.train.metrics import METRICS_FILE, read_metrics
@@ -81,22 +80,8 @@ def pretrain_decoder(config: DecoderPretrainConfig) -> Path:
                     "choose another --out (a finished pre-training is never replaced)"):
         print(nothing_to_do("pretrain decoder", out, "the same settings"))
         return out
-    bar: tqdm | None = None
-
-    def on_step(row: dict[str, Any]) -> None:  # the trainer calls back after each step (on rank 0)
-        nonlocal bar
-        if bar is None:  # created at the first step: a resumed run starts part-way
-            bar = tqdm(total=row["total_steps"] * config.batch_size, initial=row["seen_samples"] -
-                       config.batch_size, unit="sample", unit_scale=True, desc="pretrain decoder",
-                       dynamic_ncols=True)
-        bar.update(config.batch_size)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False)
-
-    try:
+    with progress_bar("pretrain decoder", config.batch_size) as on_step:
         result = train(train_config(config), on_step)
-    finally:
-        if bar is not None:
-            bar.close()
     rows = read_metrics(out / METRICS_FILE)
     metadata = {
         "model_type": DECODER_MODEL_TYPE,

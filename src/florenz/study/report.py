@@ -1,29 +1,34 @@
-"""The study's report: `report.md` and a self-contained `report.html` (figures embedded) written from one
-structure, so the two never disagree. Every verdict is computed here from the study's own numbers.
+"""The study's report: `report.md` and a self-contained `report.html` (figures, images and the CJK font subset
+embedded) written from one structure, so the two never disagree. The numbers and verdicts come from
+`florenz.study.findings`; this module only decides how a verdict is read off an interval and renders.
 
-A finding compares a fitted coefficient's 95% interval with zero: "holds" when the whole interval has the sign
-the paper found, "reversed" when it has the other sign, "not resolved" when it contains zero.
+A finding compares a 95% interval with zero: "holds" when the whole interval has the sign the paper found,
+"reversed" when it has the other sign, "not resolved" when it contains zero, "not measured" without one.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import io
 import json
 import platform
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from florenz.files import write_atomically
 
-# Law 2 in log10 space, the paper's v1 Table 3 (no T term there); the AAAI version adds T without printing b3.
-PAPER_LAW2 = {
-    "uc": {"b1": -0.16, "b2": -0.04},
-    "st": {"b1": -0.15, "b2": -0.19},
-    "sc": {"b1": -0.13, "b2": -0.15},
+VERDICT_SENTENCES = {
+    "holds": "Holds here",
+    "reversed": "Does not hold here: this study measured the opposite",
+    "not resolved": "Not resolved here: the 95% interval contains zero",
+    "not measured": "Not measured here",
 }
-SPLIT_NAMES = {"uc": "unseen captioning (UC)", "st": "seen translation (ST)", "sc": "seen captioning (SC)"}
+CJK_FAMILY = "Florenz CJK"  # the embedded subset's CSS family name
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")  # in preference
 
 
 @dataclass
@@ -31,7 +36,20 @@ class Finding:
     claim: str  # what the paper found, as a sentence
     verdict: str  # "holds", "reversed", "not resolved" or "not measured"
     evidence: str  # our numbers
-    paper: str  # the paper's numbers
+    paper: str  # the paper's numbers or figure
+
+    def statement(self) -> str:
+        """The finding in plain words, saying outright when it does not hold here."""
+        return f"{self.claim[0].upper()}{self.claim[1:]}. {VERDICT_SENTENCES[self.verdict]}: {self.evidence}."
+
+
+@dataclass
+class Example:
+    """One benchmark image beside a table of captions (first table row is the header)."""
+
+    image: Path
+    caption: str
+    table: list[list[str]]
 
 
 @dataclass
@@ -40,13 +58,14 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     table: list[list[str]] | None = None  # first row is the header
     figures: list[tuple[Path, str]] = field(default_factory=list)  # (png, caption)
+    examples: list[Example] = field(default_factory=list)
 
 
-def coefficient_verdict(coefficient: dict[str, float] | None, expected_sign: int) -> str:
+def coefficient_verdict(coefficient: dict[str, Any] | None, expected_sign: int) -> str:
     """'holds': the interval lies on the expected side of 0; 'reversed': on the other; else 'not resolved'."""
     if not coefficient or coefficient.get("low") is None or coefficient.get("high") is None:
         return "not measured"
-    low, high = coefficient["low"] * expected_sign, coefficient["high"] * expected_sign
+    low, high = sorted((coefficient["low"] * expected_sign, coefficient["high"] * expected_sign))
     if low > 0:
         return "holds"
     if high < 0:
@@ -54,91 +73,160 @@ def coefficient_verdict(coefficient: dict[str, float] | None, expected_sign: int
     return "not resolved"
 
 
-def _interval(coefficient: dict[str, float] | None) -> str:
-    if not coefficient:
-        return "not fitted"
-    return f"{coefficient['value']:.3f} [{coefficient['low']:.3f}, {coefficient['high']:.3f}]"
+# --- fonts --------------------------------------------------------------------------------------------------
 
 
-def law2_findings(fits: dict[str, Any]) -> list[Finding]:
-    """UC loss falls with P (b1 < 0) and with S (b2 < 0); a lower T lowers it (b3 > 0)."""
-    uc = fits.get("uc", {}).get("law2", {})
-    log_linear = uc.get("log_linear", {})
-    rows = [
-        ("b1", -1, "UC loss falls as the model grows (P)"),
-        ("b2", -1, "UC loss falls with more seen samples (S)"),
-        ("b3", +1, "a more multilingual decoder start (lower T) lowers UC loss"),
-    ]
-    findings = []
-    for name, sign, claim in rows:
-        coefficient = log_linear.get(name)
-        paper = PAPER_LAW2["uc"].get(name)
-        findings.append(
-            Finding(
-                claim,
-                coefficient_verdict(coefficient, sign),
-                f"{name} = {_interval(coefficient)} (log-linear law 2 on UC, 95% interval)",
-                f"{name} = {paper:+.2f} (v1 Table 3)"
-                if paper is not None
-                else "sign reported, value not printed",
+@dataclass
+class CjkFont:
+    family: str
+    path: Path
+    index: int  # font number inside a .ttc collection
+
+
+@functools.cache
+def find_cjk_font() -> CjkFont | None:
+    """A regular-weight Chinese font installed here (Debian: fonts-noto-cjk), preferring CJK_FONTS' order."""
+    from fontTools.ttLib import TTCollection, TTFont
+    from matplotlib import font_manager
+
+    found: dict[str, CjkFont] = {}
+    for name in sorted(font_manager.findSystemFonts()):
+        path = Path(name)
+        try:
+            faces = (
+                TTCollection(path, lazy=True).fonts
+                if path.suffix.lower() == ".ttc"
+                else [TTFont(path, lazy=True)]
             )
+            for index, face in enumerate(faces):
+                family, style = face["name"].getDebugName(1), face["name"].getDebugName(2)
+                if family in CJK_FONTS and style == "Regular":
+                    found.setdefault(family, CjkFont(family, path, index))
+        except Exception:  # noqa: BLE001 — an unreadable system font is skipped, not fatal to the report
+            continue
+    return next((found[family] for family in CJK_FONTS if family in found), None)
+
+
+def embedded_font_face(text: str) -> tuple[str, str]:
+    """(@font-face rule with the CJK font cut to `text`'s characters, a sentence naming the font)."""
+    font = find_cjk_font()
+    if font is None:
+        return "", (
+            "no Chinese font was found here (install Debian's fonts-noto-cjk): Chinese text relies on "
+            "the reader's fonts; Russian uses the browser's sans-serif"
         )
-    return findings
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    characters = "".join(sorted({c for c in text if ord(c) > 0x7F}))
+    options = subset.Options()
+    options.layout_features = ["*"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=characters)
+    ttf = TTFont(font.path, fontNumber=font.index)
+    subsetter.subset(ttf)
+    buffer = io.BytesIO()
+    ttf.save(buffer)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    rule = f"@font-face{{font-family:'{CJK_FAMILY}';src:url(data:font/otf;base64,{data}) format('opentype')}}"
+    return rule, (
+        f"Chinese and Russian text is set in {font.family} ({font.path.name}), found installed here; "
+        f"report.html embeds the {len(characters)} non-ASCII characters it uses, so it renders "
+        "without the font installed; report.md relies on the reader's fonts"
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def _markdown_table(rows: list[list[str]]) -> list[str]:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header, *body = rows
+    return ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(map(cell, row)) + " |" for row in body
+    ]
+
+
+def render_markdown(title: str, findings: list[Finding], sections: list[Section], root: Path) -> str:
+    lines = [f"# {title}", "", "## Findings", ""]
+    lines += [f"- **{f.verdict}**: {f.statement()} Paper: {f.paper}." for f in findings]
+    lines += [""] + _markdown_table(
+        [["finding", "verdict", "this study", "paper"]]
+        + [[f.claim, f"**{f.verdict}**", f.evidence, f.paper] for f in findings]
+    )
+    for section in sections:
+        lines += ["", f"## {section.title}", ""]
+        lines += [paragraph + "\n" for paragraph in section.paragraphs]
+        if section.table:
+            lines += _markdown_table(section.table)
+        for png, caption in section.figures:
+            lines += ["", f"![{caption}]({png.relative_to(root).as_posix()})", "", f"*{caption}*"]
+        for example in section.examples:
+            lines += [
+                "",
+                f"![{example.caption}]({example.image.relative_to(root).as_posix()})",
+                "",
+                f"*{example.caption}*",
+                "",
+            ]
+            lines += _markdown_table(example.table)
+    return "\n".join(lines) + "\n"
 
 
 def _embed(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
-def render_markdown(title: str, findings: list[Finding], sections: list[Section], root: Path) -> str:
-    lines = [
-        f"# {title}",
-        "",
-        "## Findings",
-        "",
-        "| finding | verdict | this study | paper |",
-        "|---|---|---|---|",
+def _html_table(rows: list[list[str]]) -> str:
+    header, *body = rows
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+
+
+def render_html(title: str, findings: list[Finding], sections: list[Section], font_face: str = "") -> str:
+    parts = [f"<h1>{html.escape(title)}</h1>", "<h2>Findings</h2><ul>"]
+    parts += [
+        f'<li><b class="verdict {f.verdict.replace(" ", "-")}">{html.escape(f.verdict)}</b>: '
+        f"{html.escape(f.statement())} <i>Paper: {html.escape(f.paper)}.</i></li>"
+        for f in findings
     ]
-    lines += [f"| {f.claim} | **{f.verdict}** | {f.evidence} | {f.paper} |" for f in findings]
-    for section in sections:
-        lines += ["", f"## {section.title}", ""]
-        lines += [paragraph + "\n" for paragraph in section.paragraphs]
-        if section.table:
-            header, *body = section.table
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(row) + " |" for row in body]
-        for png, caption in section.figures:
-            lines += ["", f"![{caption}]({png.relative_to(root)})", f"*{caption}*"]
-    return "\n".join(lines) + "\n"
-
-
-def render_html(title: str, findings: list[Finding], sections: list[Section]) -> str:
-    def table(rows: list[list[str]]) -> str:
-        header, *body = rows
-        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
-        cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body
+    parts.append("</ul>")
+    parts.append(
+        _html_table(
+            [["finding", "verdict", "this study", "paper"]]
+            + [[f.claim, f.verdict, f.evidence, f.paper] for f in findings]
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
-
-    verdict_rows = [["finding", "verdict", "this study", "paper"]] + [
-        [f.claim, f.verdict, f.evidence, f.paper] for f in findings
-    ]
-    parts = [f"<h1>{html.escape(title)}</h1>", "<h2>Findings</h2>", table(verdict_rows)]
+    )
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(paragraph)}</p>" for paragraph in section.paragraphs]
         if section.table:
-            parts.append(table(section.table))
+            parts.append(_html_table(section.table))
         parts += [
             f'<figure><img src="{_embed(png)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             for png, caption in section.figures
         ]
+        parts += [
+            f'<div class="example"><figure><img class="bench" src="{_embed(example.image)}" '
+            f'alt="{html.escape(example.caption)}"><figcaption>{html.escape(example.caption)}</figcaption>'
+            f"</figure>{_html_table(example.table)}</div>"
+            for example in section.examples
+        ]
     style = (
-        "body{font-family:'Noto Sans','Noto Sans CJK SC',sans-serif;max-width:1100px;margin:2em auto;"
-        "line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
-        "padding:3px 8px;text-align:left}img{max-width:100%}figcaption{font-style:italic}"
+        f"{font_face}body{{font-family:'Noto Sans','DejaVu Sans','{CJK_FAMILY}','Noto Sans CJK SC',"
+        "'Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif;max-width:1200px;margin:2em auto;"
+        "padding:0 1em;line-height:1.4}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #bbb;"
+        "padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}img{max-width:100%}figcaption{font-style:italic}"
+        ".example{display:flex;gap:1.5em;align-items:flex-start;margin:1em 0}.example figure{margin:0;"
+        "flex:0 0 200px}img.bench{width:192px;image-rendering:pixelated}.holds{color:#1a7f37}"
+        ".reversed{color:#b3261e}.not-resolved,.not-measured{color:#8a6d00}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -146,45 +234,70 @@ def render_html(title: str, findings: list[Finding], sections: list[Section]) ->
     )
 
 
+def _text_of(findings: list[Finding], sections: list[Section]) -> str:
+    """Every string the page shows, for the font subset."""
+    pieces = [f.statement() + f.paper + f.claim for f in findings]
+    for section in sections:
+        pieces += [section.title, *section.paragraphs, *(caption for _, caption in section.figures)]
+        tables = ([section.table] if section.table else []) + [example.table for example in section.examples]
+        pieces += [cell for table in tables for row in table for cell in row]
+    return "".join(pieces)
+
+
 def write_report(
     root: Path, title: str, findings: list[Finding], sections: list[Section]
 ) -> tuple[Path, Path]:
-    """report.md and report.html in `root`."""
+    """report.md and report.html in `root`; the font sentence goes into the last section."""
+    font_face, font_sentence = embedded_font_face(_text_of(findings, sections))
+    sections = [
+        *sections[:-1],
+        Section(
+            sections[-1].title,
+            [*sections[-1].paragraphs, font_sentence + "."],
+            sections[-1].table,
+            sections[-1].figures,
+            sections[-1].examples,
+        ),
+    ]
     markdown = write_atomically(root / "report.md", render_markdown(title, findings, sections, root))
-    page = write_atomically(root / "report.html", render_html(title, findings, sections))
+    page = write_atomically(root / "report.html", render_html(title, findings, sections, font_face))
     return markdown, page
 
 
 def setup_section(plan: dict[str, Any], timings: dict[str, float]) -> Section:
-    import torch
-
     grid, config = plan["grid"], plan["config"]
+    schedule = config["schedule"] + (
+        " (one run per size and start; every smaller budget is a cool-down branch of it, Hägele et al. 2024)"
+        if config["schedule"] == "wsd"
+        else " (one run per budget, as the paper did)"
+    )
     rows = [
         ["setting", "value"],
-        ["world", str(plan["world"])],
+        ["world", f"{plan['world']} ({grid['world_samples']:,} training images)"],
+        ["coverage", "captions en, de; translation en -> de, fr, es, ru, zh (the paper's)"],
+        ["preset", config["preset"] + (f" ({config['grid_file']})" if config.get("grid_file") else "")],
         ["sizes", ", ".join(grid["sizes"])],
-        ["budgets S", ", ".join(str(b) for b in grid["budgets"])],
-        ["decoder starts", ", ".join(grid["variants"]) + " (A: English-only LM, B: all six languages)"],
+        ["budgets S", ", ".join(f"{b:,}" for b in grid["budgets"])],
+        ["decoder starts", ", ".join(grid["variants"]) + " (A: English-only LM, high T; B: all six, low T)"],
+        ["schedule", schedule],
+        ["peak learning rate", json.dumps(grid["lr"]) + f", other sizes {grid['default_lr']}"],
         [
-            "schedule",
-            config["schedule"]
-            + (
-                " (one run per start, cool-down branch per budget)"
-                if config["schedule"] == "wsd"
-                else " (one run per budget)"
-            ),
+            "vision pre-training images",
+            json.dumps(grid["vision_samples"]) + f", other sizes {grid['default_vision_samples']:,}",
         ],
-        ["learning rates", json.dumps(grid["lr"]) + f", others {grid['default_lr']}"],
-        [
-            "vision pre-training",
-            json.dumps(grid["vision_samples"]) + f", others {grid['default_vision_samples']}",
-        ],
+        ["decoder LM pre-training lines", f"{grid['decoder_samples']:,}"],
+        ["batch", str(grid["batch_size"])],
         [
             "hardware",
-            f"{platform.processor() or platform.machine()}, {config['workers']} worker(s) x "
-            f"{config['threads']} thread(s)",
+            f"{platform.processor() or platform.machine()}, {config['launcher']} launcher, "
+            f"{config['workers']} worker(s) x {config['threads']} thread(s)",
         ],
-        ["versions", f"python {platform.python_version()}, torch {torch.__version__}"],
+        [
+            "versions",
+            f"python {platform.python_version()}, torch {version('torch')}, florenz {version('florenz')}",
+        ],
     ]
-    rows += [[f"wall time: {stage}", f"{seconds:.0f} s"] for stage, seconds in timings.items()]
+    rows += [[f"wall time: {stage}", f"{seconds:,.0f} s"] for stage, seconds in timings.items()]
+    if timings:
+        rows.append(["wall time: total", f"{sum(timings.values()):,.0f} s"])
     return Section("Set-up", table=rows)

@@ -540,7 +540,7 @@ def write_study_report(root: Path, fit_note: str = "") -> tuple[Path, Path, list
             f"{root} has no study.json: not a study directory; run `florenz study --out {root}`"
         )
     results = _read_jsonl(root / "results.jsonl")
-    fits = _read_json(root / "fits" / "fits.json")
+    fits = {} if fit_note else _read_json(root / "fits" / "fits.json")  # a failed refit: no stale fits
     figures = root / "figures"
     finals = final_evaluations(root, results)
     laws, law_section = law_findings(fits, fit_note, root / "fits" / "figures")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from florenz.config import to_dict
+from florenz.errors import FlorenzError
 from florenz.eval.config import EvalConfig, EvalLossConfig
 from florenz.files import write_atomically
 from florenz.model.accounting import forward_flops
@@ -275,7 +276,11 @@ def study(config: StudyConfig) -> int:
     started = time.monotonic()
     from florenz.scaling.fit import fit
 
-    fit(FitConfig(rows=(str(out / RESULTS),), out=str(out / "fits")))
+    try:
+        fit(FitConfig(rows=(str(out / RESULTS),), out=str(out / "fits")))
+        fit_note = ""
+    except FlorenzError as error:  # too small a grid to fit: the report says so instead of stopping the study
+        fit_note = str(error)
     timed("fit", started)
 
     timings_path = out / "timings.json"
@@ -283,7 +288,7 @@ def study(config: StudyConfig) -> int:
     write_atomically(timings_path, json.dumps({**previous, **timings}, indent=2))
     from florenz.study.findings import write_study_report
 
-    markdown, page, findings = write_study_report(out)
+    markdown, page, findings = write_study_report(out, fit_note)
     print(
         f"florenz study: {len(runs)} run(s) of {len(pairs)} (size, start) pair(s), {len(rows)} checkpoint(s)"
     )

@@ -30,6 +30,12 @@ def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
     return logits if cap is None else cap * torch.tanh(logits / cap)
 
 
+def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """attention_mask (B, S), 1 = attend -> (B, 1, 1, S): 0 where attended, -inf where not."""
+    blocked = attention_mask[:, None, None, :] == 0
+    return torch.zeros(blocked.shape, dtype=dtype, device=blocked.device).masked_fill_(blocked, float("-inf"))
+
+
 class BartDecoderLayer(nn.Module):
     """Post-LN: causal self-attention, cross-attention over the encoder output (skipped without one), FFN."""
 
@@ -49,14 +55,15 @@ class BartDecoderLayer(nn.Module):
     def _residual(self, norm: nn.LayerNorm, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
         return norm(x + F.dropout(branch, self.dropout, self.training))
 
-    def forward(self, x: torch.Tensor, index: int, self_mask: torch.Tensor | None,
+    def forward(self, x: torch.Tensor, index: int, self_mask: torch.Tensor | None, is_causal: bool,
                 encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
                 cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); self_mask None means plain causal over these T tokens."""
+        """x (B, T, D) -> (B, T, D); self_mask (T, P+T) or None with is_causal (plain causal) or without
+        (every key allowed: one new token after the cached ones)."""
         keys, values = self.self_attn.keys_values(x)  # (B, nh, T, hd)
         if cache is not None:
             keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = self.self_attn(x, keys, values, self_mask, is_causal=self_mask is None)
+        attended = self.self_attn(x, keys, values, self_mask, is_causal=is_causal)
         x = self._residual(self.self_attn_layer_norm, x, attended)
         if encoder_hidden_states is not None:
             if cache is None:
@@ -106,15 +113,20 @@ class BartDecoder(nn.Module):
         positions = learned_positions(self.embed_positions, past, T, "the decoder input")
         x = self.embed_tokens(input_ids) + positions  # (B, T, D)
         x = F.dropout(self.layernorm_embedding(x), self.config.dropout, self.training)
-        # new token t sees cached positions 0..P+t; SDPA's is_causal aligns top-left, so P > 0 needs a mask
+        # new token t sees cached positions 0..P+t; SDPA's is_causal aligns top-left, so P > 0 needs a mask,
+        # except for the usual generation step, one token after the cached ones, which sees them all
         self_mask = None
-        if past > 0:
+        if past > 0 and T > 1:
             self_mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, P+T)
         encoder_mask = None
         if encoder_attention_mask is not None:
-            encoder_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
+            if cache is None:
+                encoder_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
+            else:  # once per generation, additive as SDPA would make it of a boolean mask at every call
+                encoder_mask = cache.constant("bart_encoder_mask", lambda: _additive_mask(
+                    encoder_attention_mask, x.dtype))
         for index, layer in enumerate(self.layers):
-            x = layer(x, index, self_mask, encoder_hidden_states, encoder_mask, cache)
+            x = layer(x, index, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache)
         if cache is not None:
             cache.length += T
         logits = F.linear(x, self.embed_tokens.weight).float()  # tied LM head; (B, T, V)

@@ -274,12 +274,16 @@ class Gemma2Decoder(nn.Module):
                 for name, _ in layer.named_parameters()
                 if name.split(".", 1)[0] in DecoderLayer.CROSS_ATTENTION_PARTS]
 
-    def _self_attention_mask(self, past: int, T: int, sliding: bool,
-                             device: torch.device) -> torch.Tensor | None:
+    def _self_attention_mask(self, past: int, T: int, sliding: bool, device: torch.device,
+                             cache: KVCache | None) -> torch.Tensor | None:
         """Additive float32 mask (T, t), queries at past..past+T-1, keys 0..past+T-1; None: all allowed."""
         # one new token sees every cached one, unless a sliding window is shorter than the cache
         if T == 1 and not (sliding and past + 1 > self.config.sliding_window):
             return None
+        if cache is not None and cache.max_length is not None:  # rows of one table per generation
+            table = cache.constant(f"gemma2_mask_sliding={sliding}", lambda: self._self_attention_mask(
+                0, cache.max_length, sliding, device, None))  # (max_length, max_length)
+            return table[past:past + T, :past + T]
         query_positions = torch.arange(past, past + T, device=device)[:, None]  # (T, 1)
         key_positions = torch.arange(past + T, device=device)[None, :]  # (1, t)
         allowed = key_positions <= query_positions
@@ -287,6 +291,15 @@ class Gemma2Decoder(nn.Module):
             # as transformers' sliding_window_overlay: a query sees its last `sliding_window` positions
             allowed &= key_positions > query_positions - self.config.sliding_window
         return _additive_mask(~allowed)
+
+    def _rope(self, past: int, T: int, device: torch.device,
+              cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE (cos, sin) for positions past..past+T-1, each (T, 1, hd)."""
+        if cache is not None and cache.max_length is not None:  # rows of one table per generation
+            cos, sin = cache.constant("gemma2_rope", lambda: self._rope(0, cache.max_length, device, None))
+            return cos[past:past + T], sin[past:past + T]
+        positions = torch.arange(past, past + T, device=device)
+        return rope_tables(positions, self.config.head_dim, self.config.rope_theta)
 
     def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                 encoder_attention_mask: torch.Tensor | None = None,
@@ -303,14 +316,15 @@ class Gemma2Decoder(nn.Module):
         x = self.embed_tokens(input_ids)  # (B, T, D)
         # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
         x = x * torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
-        positions = torch.arange(past, past + T, device=input_ids.device)
-        rope = rope_tables(positions, self.config.head_dim, self.config.rope_theta)
-        sliding_mask = self._self_attention_mask(past, T, True, input_ids.device)
-        full_mask = self._self_attention_mask(past, T, False, input_ids.device)
+        rope = self._rope(past, T, input_ids.device, cache)
+        sliding_mask = self._self_attention_mask(past, T, True, input_ids.device, cache)
+        full_mask = self._self_attention_mask(past, T, False, input_ids.device, cache)
         encoder_mask = None
         if encoder_hidden_states is not None and encoder_attention_mask is not None:
-            padding = encoder_attention_mask[:, None, None, None, :] == 0  # (B, 1, 1, 1, S)
-            encoder_mask = _additive_mask(padding)
+            def padding_mask() -> torch.Tensor:
+                return _additive_mask(encoder_attention_mask[:, None, None, None, :] == 0)  # (B, 1, 1, 1, S)
+
+            encoder_mask = padding_mask() if cache is None else cache.constant("gemma2_encoder_mask", padding_mask)
         for layer in self.layers:
             x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
                       encoder_mask, cache)

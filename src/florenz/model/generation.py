@@ -32,9 +32,10 @@ class _Stepper:
     """Next-token log-probabilities for growing decoder inputs, through the cache or by recomputing all."""
 
     def __init__(self, model: Any, encoder_hidden: torch.Tensor | None, encoder_mask: torch.Tensor | None,
-                 use_cache: bool) -> None:
+                 use_cache: bool, max_length: int) -> None:
+        """max_length: the most decoder positions ever fed, the size of the cache's static buffers."""
         self.model, self.encoder_hidden, self.encoder_mask = model, encoder_hidden, encoder_mask
-        self.cache = KVCache(model.decoder.num_layers) if use_cache else None
+        self.cache = KVCache(model.decoder.num_layers, max_length) if use_cache else None
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (R, t) -> log p(next token) (R, V); with a cache only the uncached tail is fed."""
@@ -62,17 +63,20 @@ def _ban_repeated_ngrams(log_probs: torch.Tensor, tokens: torch.Tensor, n: int) 
 def _greedy(stepper: _Stepper, prompt: torch.Tensor, max_new_tokens: int, eos: int, pad: int,
             no_repeat_ngram_size: int) -> torch.Tensor:
     """prompt (B, P) -> prompt and continuation (B, P + steps); rows that ended hold pad after <eos>."""
-    tokens = prompt
-    finished = torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
-    for _ in range(max_new_tokens):
+    B, P = prompt.shape
+    buffer = prompt.new_full((B, P + max_new_tokens), pad)  # filled column by column, never reallocated
+    buffer[:, :P] = prompt
+    finished = torch.zeros(B, dtype=torch.bool, device=prompt.device)
+    for length in range(P, P + max_new_tokens):
+        tokens = buffer[:, :length]
         log_probs = stepper.log_probs(tokens)  # (B, V)
         _ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
-        next_tokens = log_probs.argmax(dim=-1).masked_fill(finished, pad)  # (B,)
-        tokens = torch.cat([tokens, next_tokens[:, None]], dim=1)
+        next_tokens = log_probs.argmax(dim=-1).masked_fill_(finished, pad)  # (B,)
+        buffer[:, length] = next_tokens
         finished |= next_tokens == eos
         if bool(finished.all()):
-            break
-    return tokens
+            return buffer[:, :length + 1]
+    return buffer
 
 
 def _beam_search(stepper: _Stepper, prompt: torch.Tensor, num_beams: int, max_new_tokens: int, eos: int,
@@ -92,17 +96,20 @@ def _beam_search(stepper: _Stepper, prompt: torch.Tensor, num_beams: int, max_ne
         top_scores, top_indices = scores.topk(2 * K, dim=1)  # (B, 2K): K spare in case beams end
         source_beams, top_tokens = top_indices // V, top_indices % V  # (B, 2K)
         ends = (top_tokens == eos) | (step == max_new_tokens - 1)  # (B, 2K)
-        for b in range(B):
-            if len(hypotheses[b]) == K:
-                continue  # done: early stopping once K hypotheses exist
-            for c in range(K):  # only the best K candidates may become hypotheses
-                if ends[b, c]:
-                    continuation = tokens[b * K + source_beams[b, c], P:].tolist() + [int(top_tokens[b, c])]
-                    score = float(top_scores[b, c]) / (step + 1) ** length_penalty
-                    hypotheses[b].append((score, continuation))
-            hypotheses[b] = sorted(hypotheses[b], key=lambda h: -h[0])[:K]
-        if all(len(h) == K for h in hypotheses):
-            break
+        if bool(ends[:, :K].any()):  # only the best K candidates may become hypotheses
+            # one transfer to Python lists, not one tensor index per candidate
+            ending, scores_list, beams_list, tokens_list = (x[:, :K].tolist() for x in (
+                ends, top_scores, source_beams, top_tokens))
+            for b in range(B):
+                if len(hypotheses[b]) == K:
+                    continue  # done: early stopping once K hypotheses exist
+                for c in range(K):
+                    if ending[b][c]:
+                        continuation = tokens[b * K + beams_list[b][c], P:].tolist() + [tokens_list[b][c]]
+                        hypotheses[b].append((scores_list[b][c] / (step + 1) ** length_penalty, continuation))
+                hypotheses[b] = sorted(hypotheses[b], key=lambda h: -h[0])[:K]
+            if all(len(h) == K for h in hypotheses):
+                break
         running_scores, keep = (top_scores + ends.float() * _NEVER).topk(K, dim=1)  # (B, K)
         first_rows = torch.arange(B, device=prompt.device)[:, None] * K  # (B, 1)
         rows = (first_rows + source_beams.gather(1, keep)).view(-1)  # (B·K,)
@@ -137,8 +144,9 @@ def generate(model: Any, pixel_values: torch.Tensor, input_ids: torch.Tensor, at
             start = [config.decoder_start_token_id, *(prefix_ids or [])]
             rows = input_ids.shape[0] * num_beams
             prompt = torch.tensor(start, device=input_ids.device).expand(rows, -1)  # (B·K, P)
+            max_length = len(start) + max_new_tokens - 1  # the last new token is never fed back
             if num_beams == 1:
-                stepper = _Stepper(model, encoder_hidden, encoder_mask, use_cache)
+                stepper = _Stepper(model, encoder_hidden, encoder_mask, use_cache, max_length)
                 tokens = _greedy(stepper, prompt, max_new_tokens, config.eos_token_id, config.pad_token_id,
                                  no_repeat_ngram_size)
                 continuations = tokens[:, len(start):].tolist()
@@ -146,7 +154,8 @@ def generate(model: Any, pixel_values: torch.Tensor, input_ids: torch.Tensor, at
                 def per_beam(x: torch.Tensor | None) -> torch.Tensor | None:
                     return None if x is None else x.repeat_interleave(num_beams, dim=0)
 
-                stepper = _Stepper(model, per_beam(encoder_hidden), per_beam(encoder_mask), use_cache)
+                stepper = _Stepper(model, per_beam(encoder_hidden), per_beam(encoder_mask), use_cache,
+                                   max_length)
                 continuations = _beam_search(stepper, prompt, num_beams, max_new_tokens, config.eos_token_id,
                                              no_repeat_ngram_size, length_penalty)
     finally:

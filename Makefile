@@ -16,11 +16,16 @@ demo: install
 	$(BIN)/florenz world build --out runs/world --overwrite
 
 # Everything, slow checks included (about 8 minutes on 2 cores); `make quicktest` skips the slow ones.
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "slow or not slow"
+
+# The report's browser test drives Debian's chromium through playwright (no `playwright install`); the CJK font
+# makes Chinese render in the report (about 3 minutes the first time, needs root)
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
 
 quicktest: install
 	$(BIN)/pytest -q
 
-.PHONY: install demo test quicktest
+.PHONY: install demo test quicktest browser

@@ -224,7 +224,7 @@ def render_html(title: str, findings: list[Finding], sections: list[Section], fo
         "padding:0 1em;line-height:1.4}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #bbb;"
         "padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
-        "img{max-width:100%}figcaption{font-style:italic}"
+        "th{overflow-wrap:normal}img{max-width:100%}figcaption{font-style:italic}"
         ".example{display:flex;gap:1.5em;align-items:flex-start;margin:1em 0}.example figure{margin:0;"
         "flex:0 0 200px}img.bench{width:192px;image-rendering:pixelated}.holds{color:#1a7f37}"
         ".reversed{color:#b3261e}.not-resolved,.not-measured{color:#8a6d00}"

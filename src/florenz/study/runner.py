@@ -13,7 +13,9 @@ import concurrent.futures
 import importlib
 import multiprocessing
 import os
+import shutil
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -32,8 +34,10 @@ class Task:
     log: str  # file that receives the task's stdout and stderr
 
 
-def run_task(target: str, config: Any, threads: int, log: str) -> Any:
-    """Run one task in this process with `threads` torch threads, its output appended to `log`."""
+def run_task(target: str, config: Any, threads: int, log: str, own_process: bool) -> Any:
+    """Run one task with `threads` torch threads, its output appended to `log`. In a process of its own
+    (`own_process`) the file descriptors are redirected too, so that C-level output (torch warnings) and
+    subprocesses cannot write over the study's progress bar."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -42,6 +46,11 @@ def run_task(target: str, config: Any, threads: int, log: str) -> Any:
     module, name = target.split(":")
     with open(log, "a", encoding="utf-8", buffering=1) as handle:
         stdout, stderr = sys.stdout, sys.stderr
+        saved_fds = [os.dup(1), os.dup(2)] if own_process else []
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd in (1, 2) if own_process else ():
+            os.dup2(handle.fileno(), fd)
         sys.stdout = sys.stderr = handle
         try:
             return getattr(importlib.import_module(module), name)(config)
@@ -50,17 +59,39 @@ def run_task(target: str, config: Any, threads: int, log: str) -> Any:
             raise
         finally:
             sys.stdout, sys.stderr = stdout, stderr
+            for fd, saved in zip((1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end this worker when the study process dies, even by SIGKILL (a pool's workers
+    outlive it otherwise), so that no orphan keeps training and holding a run's lock against the restart."""
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:
+        parent.join()  # returns once the parent's end of the spawn pipe closes, i.e. the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 @dataclass
 class Launcher:
-    """Where tasks run: 'local' worker processes, or 'slurm' jobs (submitit; 'debug' runs them in-process)."""
+    """Where tasks run: 'local' worker processes, or 'slurm' jobs through submitit's executor `cluster`
+    ('slurm' in use; tests run the same path on submitit's 'local' (subprocesses) or 'debug' (in-process))."""
 
     kind: str = "local"
     workers: int = 2
     threads: int = 1
     folder: str = "runs/study/slurm"
     slurm: dict[str, Any] | None = None
+    cluster: str = "slurm"
+
+    @property
+    def own_process(self) -> bool:
+        """Whether each task runs in a process of its own (all but submitit's in-process 'debug' executor)."""
+        return self.kind == "local" or self.cluster != "debug"
 
     def executor(self) -> concurrent.futures.Executor:
         if self.kind == "local":
@@ -69,13 +100,20 @@ class Launcher:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 max_tasks_per_child=1,
+                initializer=_exit_with_parent,
             )
+        if self.kind != "slurm":
+            raise FlorenzError(f"launcher {self.kind!r} is not known; use 'local' or 'slurm'")
         try:
             import submitit
         except ImportError:
-            raise FlorenzError("--launcher slurm needs submitit: pip install submitit==1.5.3") from None
-        cluster = None if self.kind == "slurm" else self.kind  # "local"/"debug" are submitit's test executors
-        executor = submitit.AutoExecutor(folder=self.folder, cluster=cluster)
+            raise FlorenzError("--launcher slurm needs submitit: pip install submitit==1.5.4") from None
+        if self.cluster == "slurm" and shutil.which("sbatch") is None:
+            raise FlorenzError(
+                "--launcher slurm: no sbatch on PATH, so this machine cannot submit SLURM jobs; start the "
+                "study on a SLURM login node, or run it here with --launcher local"
+            )
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         executor.update_parameters(**(self.slurm or {}))
         return _SubmititPool(executor)
 
@@ -94,15 +132,26 @@ class _SubmititPool(concurrent.futures.Executor):
             try:
                 future.set_result(job.result())
             except Exception as error:  # noqa: BLE001 — handed to the stage loop, which names the task
-                future.set_exception(error)
-
-        import threading
+                future.set_exception(_job_error(error))
 
         threading.Thread(target=wait, daemon=True).start()
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         return None
+
+
+def _job_error(error: Exception) -> Exception:
+    """A failed submitit job's error as the task's own last traceback line ('ConfigError: ...'): submitit
+    wraps it in a FailedJobError whose message is the whole traceback between two rules of dashes."""
+    parts = str(error).split("----------------------\n")
+    lines = [line for line in parts[1].splitlines() if line.strip()] if len(parts) > 2 else []
+    return FlorenzError(lines[-1].split(": ", 1)[-1]) if lines else error
+
+
+def _summary(error: BaseException) -> str:
+    message = str(error).splitlines()[0] if str(error) else ""
+    return message if isinstance(error, FlorenzError) else f"{type(error).__name__}: {message}".rstrip(": ")
 
 
 def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
@@ -119,10 +168,19 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
     started = time.monotonic()
     with (
         launcher.executor() as pool,
-        tqdm(total=len(tasks), desc=stage, unit="task", dynamic_ncols=True) as bar,
+        # the ETA is the study's own, from the tasks' costs: tqdm's (time per task) would count a tiny
+        # eval-loss task like a long training run
+        tqdm(
+            total=len(tasks),
+            desc=stage,
+            unit="task",
+            dynamic_ncols=True,
+            bar_format="{desc}: {n_fmt}/{total_fmt} tasks done |{bar}| {elapsed}{postfix}",
+        ) as bar,
     ):
+        threads, own_process = launcher.threads, launcher.own_process
         futures = {
-            pool.submit(run_task, tasks[i].target, tasks[i].config, launcher.threads, tasks[i].log): i
+            pool.submit(run_task, tasks[i].target, tasks[i].config, threads, tasks[i].log, own_process): i
             for i in order
         }
         done_cost = 0.0
@@ -132,14 +190,11 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
             try:
                 results[index] = future.result()
             except Exception as error:  # noqa: BLE001 — every task's failure is collected and reported
-                failures.append(
-                    f"{task.name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-                    f" (log: {task.log})"
-                )
+                failures.append(f"{task.name}: {_summary(error)} (log: {task.log})")
             done_cost += task.cost
             elapsed = time.monotonic() - started
             eta = elapsed * (total_cost - done_cost) / max(done_cost, 1e-9)
-            bar.set_postfix_str(f"last: {task.name}, ETA {eta / 60:.1f} min", refresh=False)
+            bar.set_postfix_str(f"ETA {eta / 60:.1f} min, last: {task.name}", refresh=False)
             bar.update(1)
     if failures:
         raise FlorenzError(

@@ -1,5 +1,6 @@
 """generate(): against transformers' generate, hand-computed greedy/beam results, and cache vs no cache."""
 
+import dataclasses
 import math
 import types
 
@@ -8,6 +9,7 @@ import torch
 import transformers
 
 from florenz.errors import FlorenzError
+from florenz.model.cache import KVCache
 from florenz.model.config import (
     BartDecoderConfig,
     EncoderConfig,
@@ -16,6 +18,7 @@ from florenz.model.config import (
     VisionConfig,
 )
 from florenz.model.convert_gemma2 import load_gemma2
+from florenz.model.decoder_gemma2 import RMSNorm
 from florenz.model.florenz import FlorenzModel
 from florenz.model.generation import generate
 
@@ -163,3 +166,73 @@ def test_the_package_exports_the_generate_function_not_its_module():
     import florenz.model
 
     assert florenz.model.generate is generate
+
+
+def _fixed_length_model(kind):
+    """A tiny Florenz model of the decoder kind whose <eos> never comes, so every output is full length."""
+    torch.manual_seed(0)
+    model = FlorenzModel(ModelConfig(vision=VISION, encoder=ENCODER, decoder=DECODERS[kind], image_size=32))
+    model.config = dataclasses.replace(model.config, eos_token_id=-1)
+    with torch.no_grad():
+        for name, parameter in model.decoder.named_parameters():
+            if name.endswith("encoder_attn_gate"):
+                parameter.fill_(1.0)
+    return model
+
+
+@pytest.mark.parametrize("kind", sorted(DECODERS))
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_static_cache_filled_to_the_last_position_the_decoder_has_equals_no_cache(kind, num_beams):
+    model = _fixed_length_model(kind)
+    prefix = [2, 7]
+    max_new_tokens = 64 - (1 + len(prefix)) + 1  # fed: start, prefix, every new token but the last: 64
+    caches, buffers = [], []
+    decode = model.decode
+
+    def recording_decode(decoder_input_ids, encoder_hidden, encoder_mask, cache=None):
+        logits = decode(decoder_input_ids, encoder_hidden, encoder_mask, cache)
+        if cache is not None:
+            caches.append(cache)
+            buffers.append({tensor.data_ptr() for tensor in cache.self_keys})
+        return logits
+
+    model.decode = recording_decode
+    pixels, prompt = torch.randn(2, 3, 32, 32), torch.randint(3, 50, (2, 5))
+    mask = torch.ones(2, 5, dtype=torch.long)
+    settings = dict(max_new_tokens=max_new_tokens, num_beams=num_beams, prefix_ids=prefix)
+    cached = generate(model, pixels, prompt, mask, use_cache=True, **settings)
+    assert cached == generate(model, pixels, prompt, mask, use_cache=False, **settings)
+    assert all(len(output) == max_new_tokens for output in cached)
+    cache = caches[-1]
+    assert all(seen is cache for seen in caches)  # one cache for the whole generation
+    assert cache.max_length == cache.length == 64 == cache.self_keys[0].shape[2]
+    if num_beams == 1:  # written in place: the same buffers from the first step to the last
+        assert all(pointers == buffers[0] for pointers in buffers)
+    one_more = cache.self_keys[0][:, :, :1]
+    with pytest.raises(FlorenzError, match="holds 64 positions.*larger max_length"):
+        cache.update_self(0, one_more, one_more)
+
+
+def test_a_cache_built_without_max_length_grows_and_matches_the_full_decoder():
+    model = _fixed_length_model("gemma2").eval()
+    pixels, prompt = torch.randn(2, 3, 32, 32), torch.randint(3, 50, (2, 5))
+    ids = torch.randint(3, 12, (2, 40))
+    with torch.no_grad():
+        hidden, encoder_mask = model.encode(pixels, prompt, torch.ones_like(prompt))
+        full = model.decode(ids, hidden, encoder_mask)
+        cache = KVCache(model.decoder.num_layers)
+        steps = [model.decode(ids[:, :5], hidden, encoder_mask, cache)]
+        steps += [model.decode(ids[:, t:t + 1], hidden, encoder_mask, cache) for t in range(5, 40)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    assert cache.length == 40 and cache.self_keys[0].shape[2] >= 40
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_rms_norm_of_the_generation_step_equals_the_module(dtype):
+    torch.manual_seed(0)
+    norm = RMSNorm(48, 1e-6)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = (3 * torch.randn(4, 3, 48)).to(dtype)
+    with torch.no_grad():
+        assert torch.equal(norm.fused(x), norm(x))

@@ -163,12 +163,14 @@ def test_submitit_local_executor_runs_the_slurm_code_path(tmp_path, tasks_module
     tasks = [
         task(tmp_path, "ok", "record", 2, order=order),
         task(tmp_path, "bad", "fail", 1, message="checkpoint /r is corrupt; delete it and rerun"),
+        task(tmp_path, "crash", "fail", 1, message="boom", type=ValueError),
     ]
     with pytest.raises(FlorenzError) as raised:
         run_stage("train", tasks, launcher)
     message, log = str(raised.value), tmp_path / "bad.log"
-    assert "1 of 2 train task(s) failed" in message
+    assert "2 of 3 train task(s) failed" in message
     assert f"\n  bad: checkpoint /r is corrupt; delete it and rerun (log: {log})" in message
+    assert f"\n  crash: ValueError: boom (log: {tmp_path / 'crash.log'})" in message
     name, threads, pid = Path(order).read_text().split()
     assert (name, threads) == ("ok", "2") and int(pid) != os.getpid()
     assert any((tmp_path / "slurm").iterdir())  # submitit's job files

@@ -92,18 +92,19 @@ def test_tiny_study_runs_end_to_end_and_a_rerun_changes_nothing(finished_study):
 
 @pytest.mark.slow
 def test_study_killed_during_training_restarts_to_the_same_results(finished_study, tiny_world, tmp_path):
-    """The study process is SIGKILLed at a random moment after its first training run started (its workers
-    must go with it, or they would hold the runs' locks against the restart), then run again."""
+    """The study process is SIGKILLed at a random moment after its first training run began its steps (its
+    workers must go with it, or they would hold the runs' locks against the restart), then run again."""
     config = study_config(tmp_path / "study", tiny_world)
     # the same content-hashed starting points, so that only training and evaluation are repeated here
     shutil.copytree(Path(finished_study.out) / "starts", Path(config.out) / "starts")
     command = [sys.executable, "-m", "florenz.cli", "study", "--preset", "custom", "--grid-file",
                config.grid_file, "--world", config.world, "--out", config.out]
-    delay = random.uniform(0.0, 2.0)
+    delay = random.uniform(0.0, 1.5)  # 8 steps of world-xxs take about a second here
     with open(tmp_path / "killed.out", "w") as output:
         killed = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 600
-        while not list((Path(config.out) / "logs").glob("train-*.log")):
+        logs = Path(config.out) / "logs"
+        while not any("starting:" in log.read_text() for log in logs.glob("train-*.log")):  # steps begun
             assert killed.poll() is None, (tmp_path / "killed.out").read_text()
             assert time.monotonic() < deadline, "the study never reached its train stage"
             time.sleep(0.05)

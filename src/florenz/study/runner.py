@@ -142,11 +142,14 @@ class _SubmititPool(concurrent.futures.Executor):
 
 
 def _job_error(error: Exception) -> Exception:
-    """A failed submitit job's error as the task's own last traceback line ('ConfigError: ...'): submitit
-    wraps it in a FailedJobError whose message is the whole traceback between two rules of dashes."""
+    """A failed submitit job's error as the task's own last traceback line, less the type of a Florenz error
+    (whose message says it all): submitit wraps it in a FailedJobError whose message is the whole traceback
+    between two rules of dashes."""
     parts = str(error).split("----------------------\n")
     lines = [line for line in parts[1].splitlines() if line.strip()] if len(parts) > 2 else []
-    return FlorenzError(lines[-1].split(": ", 1)[-1]) if lines else error
+    if not lines:
+        return error
+    return FlorenzError(lines[-1].split(": ", 1)[-1] if lines[-1].startswith("florenz.") else lines[-1])
 
 
 def _summary(error: BaseException) -> str:

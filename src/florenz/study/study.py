@@ -35,6 +35,7 @@ from florenz.train.config import OptimConfig, TrainConfig
 
 RESULTS = "results.jsonl"
 PLAN = "study.json"
+FIT_ERROR = "fit_error.txt"  # in OUT/fits/ when the grid is too small to fit the laws
 
 
 @dataclass
@@ -276,11 +277,15 @@ def study(config: StudyConfig) -> int:
     started = time.monotonic()
     from florenz.scaling.fit import fit
 
+    fit_error = out / "fits" / FIT_ERROR
     try:
         fit(FitConfig(rows=(str(out / RESULTS),), out=str(out / "fits")))
         fit_note = ""
+        fit_error.unlink(missing_ok=True)
     except FlorenzError as error:  # too small a grid to fit: the report says so instead of stopping the study
         fit_note = str(error)
+        fit_error.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(fit_error, fit_note + "\n")  # beside the fits, for whoever looks there for them
     timed("fit", started)
 
     timings_path = out / "timings.json"

@@ -12,8 +12,9 @@ $(BIN)/florenz: pyproject.toml
 
 install: $(BIN)/florenz
 
+# the quick study into runs/demo: world, starting points, grid, losses, fits, report (< 20 minutes on 2 cores)
 demo: install
-	$(BIN)/florenz world build --out runs/world --overwrite
+	$(BIN)/florenz demo
 
 # Everything, slow checks included (about 8 minutes on 2 cores); `make quicktest` skips the slow ones.
 test: install browser

@@ -209,8 +209,9 @@ def _saturating_bootstrap(theta: np.ndarray, u: np.ndarray, log_y: np.ndarray, b
         scale = delta * bootstrap[index].sum(1)
         settled = np.abs(gradient / scale[:, None]).max(1) < 1e-8
         diagonal = np.einsum("bii->bi", hessian) + 1e-12
-        step = np.linalg.solve(hessian + (damping[index, None] * diagonal)[..., None] * np.eye(m),
-                               -gradient[..., None])[..., 0]
+        # pinv, not solve: a resample can leave a direction without data (a zero row and column)
+        step = (np.linalg.pinv(hessian + (damping[index, None] * diagonal)[..., None] * np.eye(m))
+                @ -gradient[..., None])[..., 0]
         trial = np.clip(thetas[index] + step, low, high)
         trial_objective, trial_residual, trial_share = _batched_losses(trial, u, log_y, bootstrap[index],
                                                                        delta)

@@ -36,6 +36,8 @@ class GridConfig:
     decoder_samples: int = option(8000, "decoder LM pre-training lines per (size, variant)")
     batch_size: int = option(32, "global batch of every training run")
     world_samples: int = option(20000, "training images of the study's world")
+    eval_samples: int = option(0, "test samples per set for T and eval-loss; 0: all")
+    bench_samples: int = option(0, "samples per world benchmark set (generation) of each final model; 0: all")
 
     def __post_init__(self) -> None:
         if not self.sizes or not self.budgets or not self.variants:
@@ -61,14 +63,17 @@ class GridConfig:
 # at 32k, 0.87 at 128k); larger towers at 48-64 px reach it by 32k. Learning rates: 1e-3 trains the world's
 # small sizes from pre-trained starts fastest without spikes; sizes from world-s up are run at 5e-4.
 PRESETS: dict[str, GridConfig] = {
+    # the paper's ladder mixes decoder kinds (0.4B/1.0B BART, 3.5B/11.2B Gemma-2); so does quick's: two BART
+    # sizes and the Gemma kind on the world-xs tower, which keeps the study within 20 minutes on 2 cores
     "quick": GridConfig(
-        sizes=("world-xxs", "world-xs", "world-s"),
-        budgets=(3000, 6000, 12000),
+        sizes=("world-xxs", "world-xs", "world-xs-gemma"),
+        budgets=(1000, 2000, 4000),
         variants=("A", "B"),
-        lr={"world-s": 5e-4},
         vision_samples={"world-xxs": 128000},
-        decoder_samples=6000,
+        decoder_samples=3000,
         world_samples=20000,
+        eval_samples=100,
+        bench_samples=40,
     ),
     "full": GridConfig(
         sizes=("world-xxs", "world-xs", "world-s", "world-m", "world-xs-gemma", "world-s-gemma"),
@@ -93,8 +98,8 @@ class StudyConfig:
     )
     preset: Literal["quick", "full", "custom"] = option(
         "quick",
-        "quick: 3 sizes x 3 budgets x 2 starts (~15 min on 2 cores); full: 6 sizes x 4 budgets x 2 "
-        "starts, BART and Gemma kinds (hours); custom: the grid from --grid-file",
+        "quick: 3 sizes (2 BART, 1 Gemma kind) x 3 budgets x 2 starts (< 20 min on 2 cores); full: 6 "
+        "sizes x 4 budgets x 2 starts (hours); custom: the grid from --grid-file",
     )
     grid_file: str = option("", "YAML/JSON file with a grid (keys of GridConfig); needs --preset custom")
     world: str = option("", "an existing world directory; empty: build one in OUT/world")
@@ -112,7 +117,6 @@ class StudyConfig:
     slurm_gpus: int = option(0, "slurm: GPUs per job (torchrun inside the job when > 1)")
     slurm_time_min: int = option(240, "slurm: time limit per job in minutes")
     seed: int = option(44595, "seed of the world, the starting points and the runs")
-    eval_samples: int = option(0, "test samples per set for T and eval-loss; 0: all")
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.threads < 1:

@@ -213,7 +213,7 @@ def study(config: StudyConfig) -> int:
                 _vision_recipe(grid, size, config.seed),
                 _decoder_recipe(grid, config.seed),
                 config.seed,
-                config.eval_samples,
+                grid.eval_samples,
             ),
             _cost(size, grid.decoder_samples),
             str(out / "logs" / f"start-{size}-{variant}.log"),
@@ -237,7 +237,7 @@ def study(config: StudyConfig) -> int:
                 f"eval-loss {Path(run).name}",
                 "florenz.eval.eval_loss:eval_loss",
                 EvalLossConfig(
-                    run=run, world=world, max_samples_per_set=config.eval_samples, threads=config.threads
+                    run=run, world=world, max_samples_per_set=grid.eval_samples, threads=config.threads
                 ),
                 task.cost / 10,
                 str(out / "logs" / f"eval-loss-{Path(run).name}.log"),
@@ -262,7 +262,7 @@ def study(config: StudyConfig) -> int:
                     run=run,
                     tasks=("world",),
                     world=world,
-                    max_samples=config.eval_samples,
+                    max_samples=grid.bench_samples,
                     threads=config.threads,
                 ),
                 cost,

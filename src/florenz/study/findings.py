@@ -484,7 +484,8 @@ def grid_section(plan: dict[str, Any], root: Path) -> Section:
     paragraphs = [
         f"Preset '{plan['config']['preset']}'. Peak learning rate: {grid['default_lr']} unless named "
         f"({json.dumps(grid['lr'])}): 1e-3 trained the world's small sizes from pre-trained starts fastest "
-        "without loss spikes, and sizes from world-s up are run at 5e-4. Vision pre-training images: "
+        "without loss spikes; the full preset runs sizes from world-s up at 5e-4. Vision pre-training "
+        "images: "
         f"{grid['default_vision_samples']:,} unless named ({json.dumps(grid['vision_samples'])}): the 32 px "
         "world-xxs tower learns colours only after about 128k images (dense colour accuracy 0.20 at 32k, "
         "0.87 "
@@ -495,6 +496,8 @@ def grid_section(plan: dict[str, Any], root: Path) -> Section:
     table = [["tower", "pre-training images", "dense colour accuracy", "linear probe colour (random tower)"]]
     for config in sorted((root / "starts").glob("vision-*/config.json")):
         tower = _read_json(config)
+        if tower.get("size") not in grid["sizes"]:  # a tower cached for an earlier grid in the same directory
+            continue
         probe = tower.get("linear_probe_accuracy", {})
         table.append(
             [

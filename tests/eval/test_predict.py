@@ -1,27 +1,16 @@
 """`florenz caption` / `translate`: cached = uncached; a prefix changes a trained model's language."""
 
 import pytest
-import torch
 
 from florenz.cli import main
 from florenz.data.shards import read_shard
 from florenz.data.world_build import build_world
 from florenz.eval.language_check import detect_language
-from florenz.model.florenz import FlorenzModel
-from florenz.model.sizes import get_size
 from florenz.train.config import OptimConfig, TrainConfig
 from florenz.train.loop import train
 from florenz.world.config import WorldConfig
 
 UNSEEN = ("fr", "es", "ru", "zh")
-
-
-@pytest.fixture(scope="module")
-def random_run(tmp_path_factory):
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("predict") / "model"
-    FlorenzModel(get_size("world-xxs")).save_pretrained(directory)
-    return directory
 
 
 def _image_files(world, split_dir, directory, count):

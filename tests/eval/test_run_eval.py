@@ -5,23 +5,12 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-import torch
 from PIL import Image
 
 from florenz.cli import main
 from florenz.eval.language_check import detect_language
-from florenz.model.florenz import FlorenzModel
-from florenz.model.sizes import get_size
 
 FAST = ["--max-new-tokens", "4", "--max-samples", "1"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("eval_run") / "model"
-    FlorenzModel(get_size("world-xxs")).save_pretrained(directory)
-    return directory
 
 
 def _rows(path: Path) -> list[dict]:
@@ -32,8 +21,8 @@ def _eval(run, tiny_world, *flags):
     return main(["eval", str(run), "--tokenizer", str(tiny_world), "--world", str(tiny_world), *FAST, *flags])
 
 
-def test_world_eval_writes_scores_that_follow_from_its_predictions(run, tiny_world, tmp_path, capsys):
-    assert _eval(run, tiny_world, "--out", str(tmp_path)) == 0
+def test_world_eval_writes_scores_that_follow_from_its_predictions(random_run, tiny_world, tmp_path, capsys):
+    assert _eval(random_run, tiny_world, "--out", str(tmp_path)) == 0
     scores = json.loads((tmp_path / "world.json").read_text())["scores"]
     rows = _rows(tmp_path / "world.predictions.jsonl")
     for lang in ("de", "fr", "es", "ru", "zh"):
@@ -59,17 +48,18 @@ def test_world_eval_writes_scores_that_follow_from_its_predictions(run, tiny_wor
     assert "translation_bleu/mean" in capsys.readouterr().out  # the table
 
 
-def test_finished_tasks_are_skipped_and_other_settings_need_overwrite(run, tiny_world, tmp_path, capsys):
-    assert _eval(run, tiny_world, "--out", str(tmp_path)) == 0
+def test_finished_tasks_are_skipped_and_other_settings_need_overwrite(random_run, tiny_world, tmp_path,
+                                                                      capsys):
+    assert _eval(random_run, tiny_world, "--out", str(tmp_path)) == 0
     written = (tmp_path / "world.json").stat().st_mtime_ns
     capsys.readouterr()
-    assert _eval(run, tiny_world, "--out", str(tmp_path)) == 0
+    assert _eval(random_run, tiny_world, "--out", str(tmp_path)) == 0
     assert "skipped" in capsys.readouterr().err
     assert (tmp_path / "world.json").stat().st_mtime_ns == written
-    assert _eval(run, tiny_world, "--out", str(tmp_path), "--beam", "2") == 2
+    assert _eval(random_run, tiny_world, "--out", str(tmp_path), "--beam", "2") == 2
     assert "other settings" in capsys.readouterr().err
     assert (tmp_path / "world.json").stat().st_mtime_ns == written
-    assert _eval(run, tiny_world, "--out", str(tmp_path), "--beam", "2", "--overwrite") == 0
+    assert _eval(random_run, tiny_world, "--out", str(tmp_path), "--beam", "2", "--overwrite") == 0
     assert json.loads((tmp_path / "world.json").read_text())["settings"]["generation"]["beam"] == 2
 
 
@@ -88,10 +78,10 @@ def _commute(root: Path) -> None:
             (pair / name).write_text("\n".join(lines) + "\n")
 
 
-def test_commute_eval_reads_the_published_layout_and_scores_ambiguity(run, tiny_world, tmp_path):
+def test_commute_eval_reads_the_published_layout_and_scores_ambiguity(random_run, tiny_world, tmp_path):
     _commute(tmp_path / "data")
-    assert main(["eval", str(run), "--tasks", "commute", "--data-root", str(tmp_path / "data"), "--out",
-                 str(tmp_path / "out"), "--tokenizer", str(tiny_world),
+    assert main(["eval", str(random_run), "--tasks", "commute", "--data-root", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out"), "--tokenizer", str(tiny_world),
                  "--max-new-tokens", "4"]) == 0
     scores = json.loads((tmp_path / "out" / "commute.json").read_text())["scores"]
     rows = _rows(tmp_path / "out" / "commute.predictions.jsonl")
@@ -105,21 +95,22 @@ def test_commute_eval_reads_the_published_layout_and_scores_ambiguity(run, tiny_
         assert scores[f"translation_bleu/{lang}"] == pytest.approx(expected)
 
 
-def test_missing_benchmark_files_stop_eval_before_anything_is_written(run, tiny_world, tmp_path, capsys):
-    code = main(["eval", str(run), "--tasks", "world,xm3600", "--data-root", str(tmp_path / "none"),
+def test_missing_benchmark_files_stop_eval_before_anything_is_written(random_run, tiny_world, tmp_path,
+                                                                      capsys):
+    code = main(["eval", str(random_run), "--tasks", "world,xm3600", "--data-root", str(tmp_path / "none"),
                  "--out", str(tmp_path / "out"), "--tokenizer", str(tiny_world), "--world", str(tiny_world)])
     assert code == 2
     assert f"{tmp_path / 'none' / 'xm3600' / 'captions.jsonl'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-def test_prefix_results_of_real_captioning_tasks_are_kept_apart(run, tiny_world, tmp_path):
+def test_prefix_results_of_real_captioning_tasks_are_kept_apart(random_run, tiny_world, tmp_path):
     root = tmp_path / "data" / "xm3600"
     (root / "images").mkdir(parents=True)
     Image.new("RGB", (32, 32), "green").save(root / "images" / "k1.jpg")
     row = {"image/key": "k1", **{lang: {"caption": ["x"]} for lang in ("en", "de", "fr", "es", "ru", "zh")}}
     (root / "captions.jsonl").write_text(json.dumps(row) + "\n")
-    flags = ["eval", str(run), "--tasks", "xm3600", "--data-root", str(tmp_path / "data"), "--out",
+    flags = ["eval", str(random_run), "--tasks", "xm3600", "--data-root", str(tmp_path / "data"), "--out",
              str(tmp_path / "out"), "--tokenizer", str(tiny_world), "--max-new-tokens", "3"]
     assert main(flags) == 0 and main([*flags, "--prefix"]) == 0
     assert json.loads((tmp_path / "out" / "xm3600.json").read_text())["settings"]["prefix"] is False

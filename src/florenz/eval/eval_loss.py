@@ -164,12 +164,17 @@ def set_losses(model: torch.nn.Module, samples: list[EncodedSample],
     batch_collate = partial(collate, prompt_pad_token_id=config.encoder.pad_token_id,
                             decoder_start_token_id=config.decoder_start_token_id,
                             target_pad_token_id=config.pad_token_id)
-    losses, tokens = [], []
+    # batches of similar lengths waste little compute on padding; the results go back to the set's order
+    order = sorted(range(len(samples)),
+                   key=lambda i: (len(samples[i].target_ids), len(samples[i].prompt_ids)))
+    losses = torch.empty(len(samples), dtype=torch.float64)  # (N,)
+    tokens = torch.empty(len(samples), dtype=torch.float64)  # (N,)
     for start in range(0, len(samples), batch_size):
-        batch = batch_collate(samples[start:start + batch_size])
-        losses.append(sample_losses(model, batch).cpu())
-        tokens.append((batch["labels"] != IGNORE_INDEX).sum(1))
-    return torch.cat(losses).double(), torch.cat(tokens).double()
+        indices = order[start:start + batch_size]
+        batch = batch_collate([samples[i] for i in indices])
+        losses[indices] = sample_losses(model, batch).cpu().double()
+        tokens[indices] = (batch["labels"] != IGNORE_INDEX).sum(1).double()
+    return losses, tokens
 
 
 def aggregate(per_set: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, Any]:

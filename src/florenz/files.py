@@ -93,6 +93,23 @@ def read_json(path: str | Path, fix: str) -> dict[str, Any]:
         raise FlorenzError(f"{path} is unreadable ({error}); {fix}") from None
 
 
+def read_json_lines(path: str | Path, fix: str) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file ([] if it does not exist); a bad line is a FlorenzError naming the file,
+    the line number and `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise FlorenzError(f"{path}:{number} is not JSON; {fix}") from None
+    return rows
+
+
 def check_output_directory(out: Path, marker: str, expected: str, overwrite: bool, verb: str) -> None:
     """Refuse an --out holding anything but an earlier output of the same kind (replaced with overwrite):
     `marker` is the file whose "model_type" names that kind."""

@@ -34,7 +34,7 @@ from florenz.data.world import read_world
 from florenz.errors import FlorenzError
 from florenz.eval.config import EvalLossConfig
 from florenz.eval.losses import sample_losses, split_sets
-from florenz.files import read_json, sha256_of_file, write_atomically
+from florenz.files import read_json, read_json_lines, sha256_of_file, write_atomically
 from florenz.model.accounting import forward_flops, parameter_counts, training_compute
 from florenz.model.config import ModelConfig
 from florenz.train.build import build_steps
@@ -194,19 +194,6 @@ def aggregate(per_set: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str
 
 # --- the verb -----------------------------------------------------------------------------------------------
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise FlorenzError(f"{path}:{number} is not JSON; delete that line (or the file) and rerun to "
-                               "evaluate it again") from None
-    return rows
-
-
 def eval_loss(config: EvalLossConfig) -> list[dict[str, Any]]:
     """Evaluate the run's checkpoints that have no current row; returns all rows of RUN/eval_loss.jsonl."""
     from tqdm import tqdm
@@ -222,7 +209,8 @@ def eval_loss(config: EvalLossConfig) -> list[dict[str, Any]]:
                 "max_prompt_tokens": config.max_prompt_tokens, "max_target_tokens": config.max_target_tokens,
                 "length_samples": config.length_samples}
     path = run_dir / EVAL_LOSS_FILE
-    rows = {row.get("checkpoint"): row for row in _read_rows(path)}
+    rows = {row.get("checkpoint"): row for row in read_json_lines(
+        path, "delete that line (or the file) and rerun to evaluate it again")}
     todo = []
     for directory, seen in checkpoints:
         name = directory.relative_to(run_dir).as_posix()

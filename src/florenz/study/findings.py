@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from florenz.errors import FlorenzError
+from florenz.files import read_json_lines
 from florenz.study.report import Example, Finding, Section, coefficient_verdict, setup_section, write_report
 
 LANGS = ("en", "de", "fr", "es", "ru", "zh")
@@ -36,17 +37,10 @@ LAW2_CLAIMS = (
         "AAAI version: UC loss rises with T (b3 > 0; value not printed)",
     ),
 )
+RERUN_FIX = "rerun `florenz study` with the same --out to write it again"
 EXAMPLE_IMAGES = 2  # benchmark images shown per start of the largest size
 EXAMPLE_CHARACTERS = 240  # longer captions (degenerate repetitions) are cut for display
 EXAMPLE_PIXELS = 192  # benchmark images are upscaled (nearest) to this width for the markdown
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return (
-        [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if path.is_file()
-        else []
-    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -95,7 +89,7 @@ def final_evaluations(root: Path, results: list[dict[str, Any]]) -> list[dict[st
                 "T": row.get("T"),
                 "row": row,
                 "scores": _read_json(evaluation / "world.json").get("scores", {}),
-                "predictions": _read_jsonl(evaluation / "world.predictions.jsonl"),
+                "predictions": read_json_lines(evaluation / "world.predictions.jsonl", RERUN_FIX),
             }
         )
     return entries
@@ -357,7 +351,7 @@ def _save(figure, path: Path) -> Path:
 def training_section(root: Path, out: Path) -> Section:
     """Training curves and, per run, how much the loss still fell over its last tenth (under-training)."""
     runs = sorted(path for path in (root / "runs").glob("*") if (path / "metrics.jsonl").is_file())
-    curves = {run.name: rows for run in runs if (rows := _read_jsonl(run / "metrics.jsonl"))}
+    curves = {run.name: rows for run in runs if (rows := read_json_lines(run / "metrics.jsonl", RERUN_FIX))}
     if not curves:
         return Section("Training", ["No run wrote metrics.jsonl."])
     table = [["run", "seen samples", "final training loss", "fall over the last 10% of samples"]]
@@ -542,7 +536,7 @@ def write_study_report(root: Path, fit_note: str = "") -> tuple[Path, Path, list
         raise FlorenzError(
             f"{root} has no study.json: not a study directory; run `florenz study --out {root}`"
         )
-    results = _read_jsonl(root / "results.jsonl")
+    results = read_json_lines(root / "results.jsonl", RERUN_FIX)
     fits = {} if fit_note else _read_json(root / "fits" / "fits.json")  # a failed refit: no stale fits
     figures = root / "figures"
     finals = final_evaluations(root, results)

@@ -23,7 +23,7 @@ from typing import Any
 from florenz.config import to_dict
 from florenz.errors import FlorenzError
 from florenz.eval.config import EvalConfig, EvalLossConfig
-from florenz.files import write_atomically
+from florenz.files import read_json_lines, write_atomically
 from florenz.model.accounting import forward_flops
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import DecoderPretrainConfig, VisionPretrainConfig
@@ -309,7 +309,7 @@ def collect_results(run_dirs: list[str], starts: dict[tuple[str, str], str]) -> 
     rows = []
     for run in run_dirs:
         train_config = json.loads((Path(run) / "train_config.json").read_text())
-        for row in read_results(Path(run) / "eval_loss.jsonl"):
+        for row in read_json_lines(Path(run) / "eval_loss.jsonl", "rerun the study to evaluate it again"):
             rows.append({**row, "variant": variant_of.get(train_config["init"], "")})
     return sorted(rows, key=lambda row: (row["size"], row["variant"], row["S"]))
 
@@ -343,10 +343,3 @@ def _distinct_towers(tasks: list[Task]) -> list[Task]:
 def demo(config: DemoConfig) -> int:
     """The quick study with its defaults."""
     return study(replace(StudyConfig(), out=config.out, workers=config.workers))
-
-
-def read_results(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    return (
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-    )

@@ -144,12 +144,10 @@ def _build_world(config: StudyConfig, grid: GridConfig, out: Path) -> str:
     from florenz.data.world_build import build_world
     from florenz.world.config import WorldConfig
 
-    world = out / "world"
-    if not (world / "manifest.json").is_file():
-        build_world(
-            WorldConfig(out=str(world), samples=grid.world_samples, seed=config.seed, workers=config.workers)
-        )
-    return str(world)
+    # world build's own rerun rule: the same world is "nothing to do", another one is refused by name
+    world = WorldConfig(out=str(out / "world"), samples=grid.world_samples, seed=config.seed,
+                        workers=config.workers)
+    return str(build_world(world))
 
 
 def _launcher(config: StudyConfig, out: Path) -> Launcher:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from florenz.errors import FlorenzError
+from florenz.model.attention import Kernel
 
 # BART's learned position tables start at row 2, a fairseq legacy kept by every BART checkpoint
 POSITION_OFFSET = 2
@@ -59,14 +60,35 @@ class BartAttention(nn.Module):
         """Keys and values of states (B, S, Dkv), each (B, nh, S, hd)."""
         return self._heads(self.k_proj(states)), self._heads(self.v_proj(states))
 
-    def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
-        """Queries from x (B, T, D) attend keys/values (B, nh, S, hd); mask is boolean, True = attend."""
+    def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
+                is_causal: bool, kernel: Kernel) -> torch.Tensor:
+        """Queries from x (B, T, D) attend keys/values (B, nh, S, hd); mask boolean (True = attend) or
+        additive, broadcastable to (B, nh, T, S); is_causal aligns top-left; kernel "eager" or "sdpa"."""
         B, T, D = x.shape
-        out = F.scaled_dot_product_attention(
-            self._heads(self.q_proj(x)), keys, values, attn_mask=mask, is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hd)
+        query = self._heads(self.q_proj(x))  # (B, nh, T, hd)
+        dropout = self.dropout if self.training else 0.0
+        if kernel == "eager":
+            out = eager_attention(query, keys, values, mask, is_causal, dropout)
+        else:
+            out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, is_causal=is_causal,
+                                                 dropout_p=dropout)  # (B, nh, T, hd)
         return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+
+
+def eager_attention(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
+                    is_causal: bool, dropout: float) -> torch.Tensor:
+    """softmax(q·kᵀ · hd^-0.5 + mask) · v written out, the reference for SDPA: query (B, nh, T, hd),
+    keys/values (B, nh, S, hd), mask as BartAttention.forward's -> (B, nh, T, hd)."""
+    T, S = query.shape[2], keys.shape[2]
+    scores = (query * query.shape[-1] ** -0.5) @ keys.transpose(-1, -2)  # (B, nh, T, S)
+    if is_causal:
+        mask = torch.ones(T, S, dtype=torch.bool, device=query.device).tril()
+    if mask is not None and mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    elif mask is not None:
+        scores = scores + mask
+    probs = F.dropout(torch.softmax(scores, dim=-1), dropout)
+    return probs @ values
 
 
 def feed_forward(fc1: nn.Linear, fc2: nn.Linear, x: torch.Tensor, activation_dropout: float,

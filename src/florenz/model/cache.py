@@ -52,7 +52,8 @@ class KVCache:
         else:
             capacity = max(needed, 2 * (0 if current is None else current.shape[2]), 16)
         B, nkv, _, hd = like.shape
-        grown = like.new_empty(B, nkv, capacity, hd)
+        # zeros, not empty: the flex kernel reads the whole buffer, and 0 · NaN of a masked key is NaN
+        grown = like.new_zeros(B, nkv, capacity, hd)
         if current is not None:
             grown[:, :, :self.length] = current[:, :, :self.length]
         return grown
@@ -82,7 +83,7 @@ class KVCache:
                 # gather into the buffer the previous reorder left free, instead of allocating one per step
                 spare = spares[layer]
                 if spare is None or spare.shape != buffer.shape:
-                    spare = torch.empty_like(buffer)
+                    spare = torch.zeros_like(buffer)  # zeros beyond `length`, as in _buffer
                 filled = slice(0, self.length)
                 torch.index_select(buffer[:, :, filled], 0, index, out=spare[:, :, filled])
                 buffers[layer], spares[layer] = spare, buffer

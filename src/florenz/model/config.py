@@ -134,6 +134,10 @@ class ModelConfig:
     eos_token_id: int = option(1, "target end id")
     bos_token_id: int = option(2, "target begin id")
     decoder_start_token_id: int = option(1, "first decoder input: <eos>, as in the reference (§1.1)")
+    attention: Literal["auto", "eager", "fused"] = option(
+        "auto", "attention kernels: eager (matmuls and softmax, the reference), fused (PyTorch's SDPA for "
+                "the encoder and BART decoder, FlexAttention for Gemma-2), auto (fused on CUDA, on CPU the "
+                "one measured faster; florenz.model.attention)")
 
     def __post_init__(self) -> None:
         if self.image_size % self.vision.total_stride:

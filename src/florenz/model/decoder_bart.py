@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from florenz.model.attention import Kernel, resolve_attention
 from florenz.model.bart import (
     POSITION_OFFSET,
     BartAttention,
@@ -57,9 +58,9 @@ class BartDecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, index: int, self_mask: torch.Tensor | None, is_causal: bool,
                 encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
+                cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D); self_mask (T, P+T) or None with is_causal (plain causal) or without
-        (every key allowed: one new token after the cached ones)."""
+        (every key allowed: one new token after the cached ones); kernel "eager" or "sdpa"."""
         if cache is None:
             keys, values = self.self_attn.keys_values(x)  # (B, nh, T, hd)
         else:  # generation: keys and values in one projection
@@ -72,7 +73,7 @@ class BartDecoderLayer(nn.Module):
             projected = F.linear(x, weight, bias).view(B, T, 2, nh, D // nh)  # (B, T, 2, nh, hd)
             keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
             keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = self.self_attn(x, keys, values, self_mask, is_causal=is_causal)
+        attended = self.self_attn(x, keys, values, self_mask, is_causal, kernel)
         x = self._residual(self.self_attn_layer_norm, x, attended)
         if encoder_hidden_states is not None:
             if cache is None:
@@ -81,7 +82,7 @@ class BartDecoderLayer(nn.Module):
                 if cache.cross[index] is None:  # the encoder output is fixed during generation
                     cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
                 encoder_kv = cache.cross[index]
-            attended = self.encoder_attn(x, *encoder_kv, encoder_mask)
+            attended = self.encoder_attn(x, *encoder_kv, encoder_mask, False, kernel)
             x = self._residual(self.encoder_attn_layer_norm, x, attended)
         hidden = feed_forward(self.fc1, self.fc2, x, self.activation_dropout, self.training)
         return self._residual(self.final_layer_norm, x, hidden)
@@ -90,9 +91,10 @@ class BartDecoderLayer(nn.Module):
 class BartDecoder(nn.Module):
     """Learned positions, embedding LayerNorm, post-LN layers, LM head tied to `embed_tokens`."""
 
-    def __init__(self, config: BartDecoderConfig, encoder_hidden_size: int) -> None:
+    def __init__(self, config: BartDecoderConfig, encoder_hidden_size: int, attention: str = "auto") -> None:
         super().__init__()
         self.config = config
+        self.attention = attention  # ModelConfig.attention: auto, eager or fused
         self.num_layers = config.layers
         # no padding_idx: padded decoder inputs only follow <eos>, so nothing is ever predicted from them
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
@@ -134,8 +136,9 @@ class BartDecoder(nn.Module):
             else:  # once per generation, additive as SDPA would make it of a boolean mask at every call
                 encoder_mask = cache.constant("bart_encoder_mask", lambda: _additive_mask(
                     encoder_attention_mask, x.dtype))
+        kernel = resolve_attention(self.attention, x.device, "bart")
         for index, layer in enumerate(self.layers):
-            x = layer(x, index, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache)
+            x = layer(x, index, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache, kernel)
         if cache is not None:
             cache.length += T
         logits = F.linear(x, self.embed_tokens.weight).float()  # tied LM head; (B, T, V)

@@ -24,7 +24,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask
 
+from florenz.model.attention import (
+    Kernel,
+    causal_block_mask,
+    flex_attend,
+    padding_block_mask,
+    resolve_attention,
+)
 from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
 
@@ -110,6 +118,12 @@ def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: 
     return out.view(B, nkv, g, T, hd).permute(0, 3, 1, 2, 4).reshape(B, T, nh * hd)  # (B, T, nh*hd)
 
 
+# attention's kernels: the eager reference and FlexAttention (ModelConfig.attention "fused")
+KERNELS = {"eager": attend, "flex": flex_attend}
+# an additive float32 mask for the eager kernel, a block mask for flex; None: every key allowed
+Mask = torch.Tensor | BlockMask | None
+
+
 def _additive_mask(blocked: torch.Tensor) -> torch.Tensor:
     """Boolean 'may not attend' -> float32 0 / most negative float, added to attention logits."""
     most_negative = torch.finfo(torch.float32).min
@@ -131,9 +145,10 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, D); rope = (cos, sin), each (T, 1, hd); mask (T, t) additive -> (B, T, D)."""
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: Mask,
+                cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
+        """x (B, T, D); rope = (cos, sin), each (T, 1, hd); mask (T, t) additive, or a block mask for the
+        flex kernel -> (B, T, D)."""
         B, T, _ = x.shape
         cos, sin = rope
         nh, nkv, hd = self.num_heads, self.num_kv_heads, self.head_dim
@@ -151,7 +166,9 @@ class SelfAttention(nn.Module):
         keys, values = keys.transpose(1, 2), values.transpose(1, 2)  # (B, nkv, T, hd)
         if cache is not None:
             keys, values = cache.update_self(self.layer_index, keys, values)  # (B, nkv, t, hd)
-        return self.o_proj(attend(query, keys, values, mask, self.scale, self.softcap))
+            if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
+                keys, values = cache.self_keys[self.layer_index], cache.self_values[self.layer_index]
+        return self.o_proj(KERNELS[kernel](query, keys, values, mask, self.scale, self.softcap))
 
 
 class CrossAttention(nn.Module):
@@ -169,9 +186,10 @@ class CrossAttention(nn.Module):
         self.v_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor | None,
-                cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, D), encoder_hidden (B, S, De), mask (B, 1, 1, 1, S) additive -> (B, T, D)."""
+    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: Mask, cache: KVCache | None,
+                kernel: Kernel) -> torch.Tensor:
+        """x (B, T, D), encoder_hidden (B, S, De), mask (B, 1, 1, 1, S) additive, or a block mask for the
+        flex kernel -> (B, T, D)."""
         B, T, _ = x.shape
         query = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)
         if cache is not None and cache.cross[self.layer_index] is not None:
@@ -182,7 +200,7 @@ class CrossAttention(nn.Module):
             values = self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
             if cache is not None:
                 cache.cross[self.layer_index] = (keys, values)  # (B, nkv, S, hd): fixed while generating
-        return self.o_proj(attend(query, keys, values, mask, self.scale, self.softcap))
+        return self.o_proj(KERNELS[kernel](query, keys, values, mask, self.scale, self.softcap))
 
 
 class DecoderLayer(nn.Module):
@@ -212,20 +230,20 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(config)
         self.post_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                self_mask: torch.Tensor | None, encoder_hidden: torch.Tensor | None,
-                encoder_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D)."""
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], self_mask: Mask,
+                encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache | None,
+                kernel: Kernel) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); kernel "eager" or "flex", with masks of its form."""
         def norm(module: RMSNorm, y: torch.Tensor) -> torch.Tensor:
             return module(y) if cache is None else module.fused(y)
 
         h = x + norm(self.post_attention_layernorm,
-                     self.self_attn(norm(self.input_layernorm, x), rope, self_mask, cache))
+                     self.self_attn(norm(self.input_layernorm, x), rope, self_mask, cache, kernel))
         if self.has_cross_attention and encoder_hidden is not None:
             # the reference feeds the raw residual stream as the query (§9.2.19); pre-norm is an ablation
             prenorm = self.pre_encoder_attention_layernorm
             query = h if prenorm is None else norm(prenorm, h)
-            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache)
+            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache, kernel)
             h = h + torch.tanh(self.encoder_attn_gate) * norm(self.post_encoder_attention_layernorm, crossed)
         return h + norm(self.post_feedforward_layernorm, self.mlp(norm(self.pre_feedforward_layernorm, h)))
 
@@ -263,9 +281,11 @@ def soft_capped_lm_head(x: torch.Tensor, embedding: torch.Tensor, cap: float | N
 class Gemma2Decoder(nn.Module):
     """Gemma-2 language model that can attend to encoder states; parameter names follow HF's `model.*`."""
 
-    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int) -> None:
+    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int,
+                 attention: str = "auto") -> None:
         super().__init__()
         self.config = config
+        self.attention = attention  # ModelConfig.attention: auto, eager or fused
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(config, encoder_hidden_size, i)
                                     for i in range(config.num_hidden_layers))
@@ -310,6 +330,36 @@ class Gemma2Decoder(nn.Module):
             allowed &= key_positions > query_positions - self.config.sliding_window
         return _additive_mask(~allowed)
 
+    def _additive_masks(self, past: int, T: int, encoder_attention_mask: torch.Tensor | None,
+                        cache: KVCache | None) -> tuple[torch.Tensor | None, ...]:
+        """The eager kernel's (sliding (T, t), full (T, t), encoder (B, 1, 1, 1, S)) additive masks."""
+        device = self.embed_tokens.weight.device
+        sliding = self._self_attention_mask(past, T, True, device, cache)
+        full = self._self_attention_mask(past, T, False, device, cache)
+        if encoder_attention_mask is None:
+            return sliding, full, None
+
+        def padding_mask() -> torch.Tensor:
+            return _additive_mask(encoder_attention_mask[:, None, None, None, :] == 0)  # (B, 1, 1, 1, S)
+
+        encoder = padding_mask() if cache is None else cache.constant("gemma2_encoder_mask", padding_mask)
+        return sliding, full, encoder
+
+    def _block_masks(self, past: int, T: int, encoder_attention_mask: torch.Tensor | None,
+                     cache: KVCache | None) -> tuple[BlockMask | None, ...]:
+        """The flex kernel's (sliding, full, encoder) masks; None where every key is allowed."""
+        device = self.embed_tokens.weight.device
+        window = self.config.sliding_window
+        # with a static cache, self-attention reads the whole buffer: one shape per generation, so compiled
+        # flex is not recompiled at every step; the keys after the new ones are masked as the future
+        static = cache is not None and cache.max_length is not None
+        keys = cache.max_length if static else past + T
+        full = None if T == 1 and not static else causal_block_mask(past, T, keys, None, device)
+        # as _self_attention_mask: one new token sees every cached one unless the window is shorter
+        sliding = full if past + T <= window else causal_block_mask(past, T, keys, window, device)
+        encoder = None if encoder_attention_mask is None else padding_block_mask(encoder_attention_mask, T)
+        return sliding, full, encoder
+
     def _rope(self, past: int, T: int, device: torch.device,
               cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE (cos, sin) for positions past..past+T-1, each (T, 1, hd)."""
@@ -335,18 +385,15 @@ class Gemma2Decoder(nn.Module):
         # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
         x = x * torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
         rope = self._rope(past, T, input_ids.device, cache)
-        sliding_mask = self._self_attention_mask(past, T, True, input_ids.device, cache)
-        full_mask = self._self_attention_mask(past, T, False, input_ids.device, cache)
-        encoder_mask = None
-        if encoder_hidden_states is not None and encoder_attention_mask is not None:
-            def padding_mask() -> torch.Tensor:
-                return _additive_mask(encoder_attention_mask[:, None, None, None, :] == 0)  # (B, 1, 1, 1, S)
-
-            encoder_mask = (padding_mask() if cache is None
-                            else cache.constant("gemma2_encoder_mask", padding_mask))
+        kernel = resolve_attention(self.attention, input_ids.device, "gemma2")
+        if encoder_hidden_states is None:
+            encoder_attention_mask = None
+        masks = (self._block_masks(past, T, encoder_attention_mask, cache) if kernel == "flex"
+                 else self._additive_masks(past, T, encoder_attention_mask, cache))
+        sliding_mask, full_mask, encoder_mask = masks
         for layer in self.layers:
             x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
-                      encoder_mask, cache)
+                      encoder_mask, cache, kernel)
         x = self.norm(x) if cache is None else self.norm.fused(x)  # (B, T, D)
         if cache is not None:
             cache.length += T

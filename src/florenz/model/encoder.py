@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from florenz.model.attention import Kernel, resolve_attention
 from florenz.model.bart import (
     POSITION_OFFSET,
     BartAttention,
@@ -37,9 +38,9 @@ class BartEncoderLayer(nn.Module):
         self.dropout = config.dropout
         self.activation_dropout = config.activation_dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (B, S, D)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, kernel: Kernel) -> torch.Tensor:  # (B, S, D)
         keys, values = self.self_attn.keys_values(x)
-        attended = self.self_attn(x, keys, values, mask)
+        attended = self.self_attn(x, keys, values, mask, False, kernel)
         x = self.self_attn_layer_norm(x + F.dropout(attended, self.dropout, self.training))
         hidden = feed_forward(self.fc1, self.fc2, x, self.activation_dropout, self.training)
         return self.final_layer_norm(x + F.dropout(hidden, self.dropout, self.training))
@@ -48,9 +49,10 @@ class BartEncoderLayer(nn.Module):
 class BartEncoder(nn.Module):
     """Learned positions over the whole [image ; prompt] sequence, embedding LayerNorm, post-LN layers."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, attention: str = "auto") -> None:
         super().__init__()
         self.config = config
+        self.attention = attention  # ModelConfig.attention: auto, eager or fused
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
         self.embed_positions = nn.Embedding(config.max_position_embeddings + POSITION_OFFSET, config.d_model)
         self.layernorm_embedding = nn.LayerNorm(config.d_model)
@@ -63,6 +65,7 @@ class BartEncoder(nn.Module):
         x = inputs_embeds + learned_positions(self.embed_positions, 0, S, "the [image ; prompt] sequence")
         x = F.dropout(self.layernorm_embedding(x), self.config.dropout, self.training)
         mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S): every query sees the unpadded keys
+        kernel = resolve_attention(self.attention, x.device, "bart")
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, kernel)
         return x

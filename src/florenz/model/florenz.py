@@ -73,8 +73,8 @@ class FlorenzModel(nn.Module):
         self.image_proj_norm = nn.LayerNorm(width)
         normal_init_(self.image_position_embed)
         normal_init_(self.image_projection)
-        self.encoder = BartEncoder(config.encoder)
-        self.decoder = DECODERS[config.decoder.kind](config.decoder, width)
+        self.encoder = BartEncoder(config.encoder, config.attention)
+        self.decoder = DECODERS[config.decoder.kind](config.decoder, width, config.attention)
 
     @property
     def vision_frozen(self) -> bool:

@@ -38,6 +38,8 @@ VERBS = [
          "florenz.data.finetune:finetune_data",
          "Write the paper's fine-tuning mixture (Multi30K, COCO Karpathy, DOCCI, Image-Paragraphs; missing "
          "languages by NLLB/M2M100 with --mt) as training shards."),
+    Verb("align", "florenz.data.align_config:AlignConfig", "florenz.data.align:align",
+         "Pair text-only bitext with images by CLIP similarity (faiss) and write training shards."),
     Verb("train", "florenz.train.config:TrainConfig", "florenz.train.command:train_command",
          "Train a model to a budget of seen samples (VLM or decoder LM); resumes its run directory."),
     Verb("model list", "florenz.model.config:ModelListConfig", "florenz.model.info:list_models",
@@ -55,6 +57,8 @@ VERBS = [
     Verb("pretrain decoder", "florenz.pretrain.config:DecoderPretrainConfig",
          "florenz.pretrain.decoder:pretrain_decoder",
          "Pre-train a size's decoder as a language model on the world's corpus (--langs en or all)."),
+    Verb("pretrain clip", "florenz.pretrain.config:ClipPretrainConfig", "florenz.pretrain.clip:pretrain_clip",
+         "Train a tiny CLIP (transformers CLIPModel) on the world's images and English captions, for align."),
     Verb("init", "florenz.pretrain.config:InitConfig", "florenz.pretrain.compose:init",
          "Compose the initial VLM checkpoint from a pre-trained vision tower and decoder; record T."),
     Verb("caption", "florenz.eval.config:CaptionConfig", "florenz.eval.predict:caption",

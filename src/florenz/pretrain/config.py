@@ -132,3 +132,50 @@ def already_made(out: Path, marker: str, model_type: str, settings: dict[str, An
         return True
     raise FlorenzError(f"{out} holds an output made with other settings "
                        f"({describe_changes(recorded, asked)}); {fix} (nothing there was changed)")
+
+
+@dataclass
+class ClipPretrainConfig:
+    """Contrastive pre-training of a tiny transformers CLIPModel on a world's images and English captions
+    (the model `florenz align` pairs bitext with images by)."""
+
+    world: str = option("runs/world", "world directory (florenz world build): training images, English "
+                                      "captions, tokenizer")
+    out: str = option("runs/clip", "output directory: a transformers CLIPModel with its tokenizer and image "
+                                   "processor")
+    samples: int = option(32000, "training budget in seen image-caption pairs")
+    batch_size: int = option(128, "pairs per step: each image's caption is told apart from 127 others")
+    images: int = option(0, "the world's first N training images; 0: all of them (memory: N x 3 x "
+                            "image_size² bytes)")
+    image_size: int = option(48, "side of the CLIP input image in pixels (a multiple of patch_size)")
+    patch_size: int = option(8, "side of a vision-transformer patch in pixels")
+    width: int = option(64, "hidden width of both towers")
+    layers: int = option(2, "transformer layers of each tower")
+    heads: int = option(4, "attention heads of each tower")
+    projection_dim: int = option(64, "width of the shared image-text embedding")
+    max_text_tokens: int = option(48, "caption tokens kept, <bos>/<eos> included (the text tower's "
+                                      "positions)")
+    lr: float = option(2e-3, "peak learning rate (AdamW, warm-up then cosine to 0)")
+    weight_decay: float = option(0.05, "decoupled weight decay")
+    warmup_steps: int = option(20, "linear warm-up steps")
+    eval_images: int = option(500, "test images (the world's seen-captioning English set) for the retrieval "
+                                   "accuracy printed at the end")
+    seed: int = option(0, "seed of the initial weights and the batch order")
+    threads: int = option(0, "CPU threads (torch.set_num_threads); 0: torch's default")
+    overwrite: bool = option(False, "replace a CLIP model in --out (nothing else is replaced)")
+
+    def __post_init__(self) -> None:
+        at_least = {"samples": 1, "batch_size": 2, "images": 0, "image_size": 8, "patch_size": 1, "width": 8,
+                    "layers": 1, "heads": 1, "projection_dim": 2, "max_text_tokens": 4, "warmup_steps": 0,
+                    "eval_images": 2, "threads": 0}
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size "
+                             f"{self.patch_size}; choose sizes that divide")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}; choose one that "
+                             f"is")
+        if self.lr <= 0:
+            raise ValueError(f"lr is {self.lr}; use a positive learning rate")

@@ -1,0 +1,544 @@
+"""`florenz align`: pair text-only bitext with images by CLIP similarity and write training shards.
+
+The paper's pre-training data is bitext (CCMatrix) matched to web images (CC12M) with a contrastive model;
+its code ships only the finished files. This is the recipe, for local files at any scale:
+
+1. embed: the images (a folder of shards or of image files) and the English side of the bitext (TSV
+   `en<TAB>xx`, or Moses `file.en` + `file.xx`) go through a transformers `CLIPModel` in chunks of
+   --chunk-size items, each written to `OUT/embeddings/{images,sentences}/NNNNNN.safetensors` (float16,
+   unit length) as soon as it is done; memory is bounded by the chunk, and a chunk on disk is never made
+   again, so an interrupted run resumes. `--shard i/N` embeds only chunks c with c mod N = i, so N processes
+   (or the tasks of a SLURM array) share the work.
+2. search: a run without --shard embeds whatever is missing, then builds one faiss index per target
+   language over the sentence chunks (IndexFlatIP, exact; or IVF for millions) and asks it for each
+   image's --top-n most similar sentences, keeping those at cosine similarity >= --min-sim.
+3. write: shards in the world layout (`OUT/train/NNNNNN.tar`, florenz.data.shards): each image with its
+   pairs as translation annotations `{"task": "translation", "lang", "source", "target", "similarity"}`,
+   plus the captions of input shards (--keep-captions), and a `manifest.json` with the coverage spec, sample
+   counts and sha256 of every shard, which `florenz train --data OUT` checks and balances by.
+
+Bad input is skipped and counted, never fatal: an image that does not decode (the summary names them), a
+bitext line without a tab or with an empty side. A CLIP directory of another model type, a bitext file
+whose language cannot be told, or an --out holding something else is a FlorenzError before any work.
+
+The world proves the recipe (tests/data/test_align.py, benchmarks/align_speed.py): `world_bitext`
+(florenz.data.align_inputs) exports a world's translation pairs as TSV with the pairing thrown away (the
+true image of each line kept aside), and `recovery` measures how often align's embeddings put a sentence's
+true image first or in the top 5.
+
+Shapes: `n` items in a chunk, `E` embedding width, `k` neighbours asked per query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from florenz.config import describe_changes, to_dict
+from florenz.data.align_config import AlignConfig, shard_part
+from florenz.data.align_inputs import (
+    BitextFile,
+    ImageItem,
+    Sentence,
+    bitext_files,
+    count_images,
+    image_inputs,
+    iter_images,
+    sentences,
+)
+from florenz.data.coverage import parse_coverage
+from florenz.data.shards import ShardSample, write_shard
+from florenz.errors import FlorenzError
+from florenz.files import (
+    nothing_to_do,
+    owned_directory,
+    read_json,
+    sha256_of_file,
+    write_atomically,
+    write_json_atomically,
+)
+from florenz.world.languages import LANGUAGES
+
+FORMAT = "florenz-align/1"
+MANIFEST = "manifest.json"
+EMBEDDINGS = "embeddings"
+EMBEDDING_SETTINGS = "settings.json"  # in OUT/embeddings: what the chunks were made from
+
+
+# --- the CLIP model -------------------------------------------------------------------------------------
+
+class ClipEncoder:
+    """A transformers CLIPModel directory with its tokenizer and image processor: unit-length embeddings."""
+
+    def __init__(self, directory: str | Path, batch_size: int, threads: int = 0) -> None:
+        import torch
+        from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+        if threads:
+            torch.set_num_threads(threads)
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            raise FlorenzError(f"--clip {directory} holds no config.json; give a transformers CLIPModel "
+                               f"directory (make one with `florenz pretrain clip`)")
+        model_type = read_json(config_path, "give another --clip").get("model_type")
+        if model_type != "clip":
+            raise FlorenzError(f"--clip {directory} is a {model_type!r} model, not a CLIP model (config.json "
+                               f"model_type 'clip'); give a CLIPModel directory such as `florenz pretrain "
+                               f"clip` writes")
+        missing = [name for name in ("tokenizer_config.json", "preprocessor_config.json")
+                   if not (directory / name).is_file()]
+        if missing:
+            raise FlorenzError(f"--clip {directory} lacks {', '.join(missing)}; save the model's tokenizer "
+                               f"and image processor beside it (save_pretrained), as `florenz pretrain clip` "
+                               f"does")
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = CLIPModel.from_pretrained(directory).to(self.device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.processor = AutoImageProcessor.from_pretrained(directory)
+        self.batch_size = batch_size
+        self.width = self.model.config.projection_dim
+
+    def _normalised(self, features: Any) -> np.ndarray:
+        import torch
+
+        return torch.nn.functional.normalize(features.pooler_output.float(), dim=-1).cpu().numpy()
+
+    def images(self, images: list[Image.Image]) -> np.ndarray:
+        """(n, E) float32 of decoded RGB images."""
+        import torch
+
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                pixels = self.processor(images=images[start:start + self.batch_size],
+                                        return_tensors="pt")["pixel_values"].to(self.device)
+                rows.append(self._normalised(self.model.get_image_features(pixel_values=pixels)))
+        return np.concatenate(rows) if rows else np.zeros((0, self.width), np.float32)
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        """(n, E) float32 of texts (truncated to the text tower's positions)."""
+        import torch
+
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                encoded = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
+                                         max_length=self.model.config.text_config.max_position_embeddings,
+                                         return_tensors="pt").to(self.device)
+                rows.append(self._normalised(self.model.get_text_features(
+                    input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])))
+        return np.concatenate(rows) if rows else np.zeros((0, self.width), np.float32)
+
+
+def decode(item: ImageItem) -> Image.Image:
+    """The item's RGB image; OSError/ValueError-family errors mean it does not decode."""
+    with Image.open(io.BytesIO(item.data)) as opened:
+        return opened.convert("RGB")
+
+
+# --- step 1: embedding chunks ---------------------------------------------------------------------------
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
+    chunk: list[Any] = []
+    index = 0
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield index, chunk
+            chunk, index = [], index + 1
+    if chunk:
+        yield index, chunk
+
+
+def _chunk_path(folder: Path, index: int) -> Path:
+    return folder / f"{index:06d}.safetensors"
+
+
+def _write_chunk(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Atomically, under a per-process temporary name: parts running side by side never share one."""
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(temporary), metadata=metadata)
+    os.replace(temporary, path)
+
+
+def embed_image_chunks(items: Iterator[ImageItem], encoder: ClipEncoder, folder: Path, part: int, parts: int,
+                       chunk_size: int, bar: tqdm) -> None:
+    """Write this part's missing image chunks: embeddings (n, E) float16, stream positions (n,), and in the
+    metadata the keys of the embedded images and the names and errors of those that do not decode."""
+    for index, chunk in _chunks(items, chunk_size):
+        if index % parts != part or _chunk_path(folder, index).is_file():
+            bar.update(len(chunk))
+            continue
+        decoded, kept, bad = [], [], []
+        for item in chunk:
+            try:
+                decoded.append(decode(item))
+                kept.append(item)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                bad.append({"position": item.position, "name": item.name, "error": str(error)[:200]})
+        embeddings = encoder.images(decoded).astype(np.float16)
+        _write_chunk(_chunk_path(folder, index),
+                     {"embeddings": embeddings, "positions": np.array([i.position for i in kept], np.int64)},
+                     {"keys": json.dumps([i.key for i in kept]), "bad": json.dumps(bad)})
+        bar.update(len(chunk))
+
+
+def embed_sentence_chunks(items: Iterator[Sentence], encoder: ClipEncoder, folder: Path, part: int,
+                          parts: int, chunk_size: int, bar: tqdm) -> None:
+    """Write this part's missing sentence chunks: English-side embeddings (n, E) float16, sentence ids,
+    bitext file indices, line numbers and target-language indices (into LANGUAGES), each (n,)."""
+    for index, chunk in _chunks(items, chunk_size):
+        if index % parts != part or _chunk_path(folder, index).is_file():
+            bar.update(len(chunk))
+            continue
+        embeddings = encoder.texts([sentence.english for sentence in chunk]).astype(np.float16)
+        _write_chunk(_chunk_path(folder, index), {
+            "embeddings": embeddings,
+            "ids": np.array([s.id for s in chunk], np.int64),
+            "files": np.array([s.file for s in chunk], np.int64),
+            "lines": np.array([s.line for s in chunk], np.int64),
+        }, {})
+        bar.update(len(chunk))
+
+
+def read_chunks(folder: Path) -> Iterator[tuple[dict[str, np.ndarray], dict[str, str]]]:
+    """The tensors and metadata of each chunk file of `folder`, in order, one at a time."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(path), framework="numpy") as handle:
+            yield {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata() or {}
+
+
+# --- step 2: the search ---------------------------------------------------------------------------------
+
+def build_indexes(folder: Path, files: list[BitextFile], width: int, kind: str, lists: int,
+                  probe: int) -> dict[str, Any]:
+    """One faiss inner-product index per target language over the sentence chunks; ids are sentence ids."""
+    import faiss
+
+    language_of_file = np.array([LANGUAGES.index(file.lang) for file in files])
+    counts = Counter()
+    for tensors, _ in read_chunks(folder):
+        counts.update(language_of_file[tensors["files"]].tolist())
+    indexes = {}
+    for code, count in sorted(counts.items()):
+        if kind == "flat":
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(width))
+        else:
+            cells = lists or max(1, min(int(4 * math.sqrt(count)), count // 39))
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
+            index.nprobe = min(probe, cells)
+            index.train(_training_sample(folder, language_of_file, code, 256 * cells))
+        indexes[LANGUAGES[code]] = index
+    for tensors, _ in read_chunks(folder):
+        languages = language_of_file[tensors["files"]]
+        for code in np.unique(languages):
+            mine = languages == code
+            indexes[LANGUAGES[code]].add_with_ids(tensors["embeddings"][mine].astype(np.float32),
+                                                  tensors["ids"][mine])
+    return indexes
+
+
+def _training_sample(folder: Path, language_of_file: np.ndarray, code: int, most: int) -> np.ndarray:
+    """Up to `most` sentence embeddings of one language, from the first chunks: the IVF's training set."""
+    rows, count = [], 0
+    for tensors, _ in read_chunks(folder):
+        mine = tensors["embeddings"][language_of_file[tensors["files"]] == code].astype(np.float32)
+        rows.append(mine[:most - count])
+        count += len(rows[-1])
+        if count >= most:
+            break
+    return np.concatenate(rows)
+
+
+@dataclass(frozen=True)
+class Pair:
+    lang: str
+    sentence: int
+    similarity: float
+
+
+def search(folder: Path, indexes: dict[str, Any], top_n: int, min_sim: float) -> tuple[dict[int, list[Pair]],
+                                                                                      list[dict[str, Any]]]:
+    """Each image's top-n sentences per language at similarity >= min_sim, by image position; and the
+    images that did not decode (from the chunks' metadata)."""
+    pairs: dict[int, list[Pair]] = {}
+    bad = []
+    chunks = sorted(folder.glob("*.safetensors"))
+    for tensors, metadata in tqdm(read_chunks(folder), total=len(chunks), desc="search", unit="chunk",
+                                  leave=False):
+        bad += json.loads(metadata.get("bad", "[]"))
+        queries = tensors["embeddings"].astype(np.float32)
+        for lang, index in indexes.items():
+            similarity, ids = index.search(queries, top_n)  # (n, k) each; -1 where fewer than k exist
+            for position, row_similarity, row_ids in zip(tensors["positions"].tolist(), similarity, ids):
+                pairs.setdefault(position, []).extend(
+                    Pair(lang, int(i), float(s)) for s, i in zip(row_similarity, row_ids)
+                    if i >= 0 and s >= min_sim)
+    return pairs, bad
+
+
+# --- step 3: the shards ---------------------------------------------------------------------------------
+
+def _translation(pair: Pair, sentence: Sentence) -> dict[str, Any]:
+    return {"task": "translation", "lang": pair.lang, "target": sentence.target, "source": sentence.english,
+            "similarity": round(pair.similarity, 4)}
+
+
+def write_aligned_shards(out: Path, images: Iterator[ImageItem], pairs: dict[int, list[Pair]],
+                         texts: dict[int, Sentence], bad: set[int], keep_captions: bool,
+                         shard_size: int) -> tuple[int, Counter]:
+    """Write OUT/train/NNNNNN.tar: every decodable image with a pair or a kept caption; returns the number
+    of samples and the annotations per "task-lang"."""
+    (out / "train").mkdir(parents=True, exist_ok=True)
+    buffer: list[ShardSample] = []
+    written, counts = 0, Counter()
+    for item in images:
+        if item.position in bad:
+            continue
+        annotations = list(item.captions) if keep_captions else []
+        chosen = sorted(pairs.get(item.position, []), key=lambda p: (LANGUAGES.index(p.lang), -p.similarity))
+        annotations += [_translation(pair, texts[pair.sentence]) for pair in chosen]
+        if not annotations:
+            continue
+        counts.update(f"{a['task']}-{a['lang']}" for a in annotations)
+        buffer.append(ShardSample(item.key, item.data, annotations, item.extension))
+        written += 1
+        if len(buffer) == shard_size:
+            write_shard(out / "train" / f"{written // shard_size - 1:06d}.tar", buffer)
+            buffer = []
+    if buffer:
+        write_shard(out / "train" / f"{written // shard_size:06d}.tar", buffer)
+    return written, counts
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+def _file_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def embedding_settings(config: AlignConfig, image_paths: list[Path],
+                       files: list[BitextFile]) -> dict[str, Any]:
+    """What the embedding chunks are made of: the CLIP weights, the inputs (names, sizes, times), the chunk
+    size. Chunks made with other settings are never mixed in."""
+    clip = Path(config.clip)
+    weights = sorted(clip.glob("*.safetensors")) or sorted(clip.glob("*.bin"))
+    inputs = hashlib.sha256("\n".join(_file_identity(path) for path in image_paths).encode()).hexdigest()
+    return {
+        "clip": {"path": str(clip.resolve()), "sha256": [sha256_of_file(clip / "config.json"),
+                                                         *(sha256_of_file(path) for path in weights)]},
+        "images": {"path": str(Path(config.images).resolve()), "files": len(image_paths), "sha256": inputs},
+        "bitext": [{"path": str(file.path.resolve()), "lang": file.lang,
+                    "identity": [_file_identity(p) for p in (file.english, file.path) if p is not None]}
+                   for file in files],
+        "chunk_size": config.chunk_size,
+    }
+
+
+def _output_settings(config: AlignConfig) -> dict[str, Any]:
+    return {key: value for key, value in to_dict(config).items()
+            if key not in ("images", "bitext", "clip", "out", "shard", "overwrite", "batch_size", "threads")}
+
+
+def _prepare_out(out: Path, embedding: dict[str, Any], settings: dict[str, Any], overwrite: bool) -> bool:
+    """Whether `out` already holds this alignment (then there is nothing to do). Otherwise leaves `out`
+    ready: embedding chunks of the same inputs kept, the alignment's own other files removed; FlorenzError
+    for an --out holding anything else, or another alignment without --overwrite."""
+    embeddings = out / EMBEDDINGS
+    if (out / MANIFEST).is_file():
+        manifest = read_json(out / MANIFEST, "delete it or choose another --out")
+        if manifest.get("format") != FORMAT:
+            raise FlorenzError(f"{out} holds a {manifest.get('format', 'different')!r} data set, not an "
+                               f"alignment; choose another --out (nothing there was changed)")
+        recorded = {"embedding": manifest.get("embedding"), "settings": manifest.get("settings")}
+        asked = json.loads(json.dumps({"embedding": embedding, "settings": settings}))
+        if recorded == asked:
+            return True
+        if not overwrite:
+            changes = describe_changes(recorded["settings"] or {}, asked["settings"])
+            if recorded["embedding"] != asked["embedding"]:
+                changes = ", ".join(filter(None, (changes, "other inputs or CLIP model")))
+            raise FlorenzError(f"{out} holds an alignment made with other settings ({changes}); pass "
+                               f"--overwrite to replace it or choose another --out (nothing there was "
+                               f"changed)")
+    elif out.is_dir() and any(out.iterdir()) and not (embeddings / EMBEDDING_SETTINGS).is_file():
+        raise FlorenzError(f"{out} is not empty and holds no alignment; choose a new or empty --out (nothing "
+                           f"there was changed)")
+    if (embeddings / EMBEDDING_SETTINGS).is_file():
+        previous = read_json(embeddings / EMBEDDING_SETTINGS, "delete OUT/embeddings and rerun")
+        if previous != json.loads(json.dumps(embedding)):
+            if not overwrite:
+                raise FlorenzError(f"{embeddings} holds chunks of other inputs or another CLIP model; pass "
+                                   f"--overwrite to embed again or choose another --out (nothing was "
+                                   f"changed)")
+            shutil.rmtree(embeddings)
+    for name in (MANIFEST, "tokenizer.json"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "train", ignore_errors=True)
+    return False
+
+
+def _embed(config: AlignConfig, out: Path, embedding: dict[str, Any], kind: str, image_paths: list[Path],
+           files: list[BitextFile], skipped: Counter) -> ClipEncoder:
+    """Step 1 for this process's part (all parts without --shard)."""
+    part, parts = shard_part(config.shard)
+    encoder = ClipEncoder(config.clip, config.batch_size, config.threads)
+    folder = out / EMBEDDINGS
+    settings_path = folder / EMBEDDING_SETTINGS
+    if not settings_path.is_file():
+        write_json_atomically(settings_path, embedding)
+    elif read_json(settings_path, "delete OUT/embeddings and rerun") != json.loads(json.dumps(embedding)):
+        raise FlorenzError(f"{folder} holds chunks of other inputs or another CLIP model; rerun without "
+                           f"--shard and with --overwrite first, or choose another --out")
+    with tqdm(total=count_images(kind, image_paths), desc="embed images", unit="image",
+              dynamic_ncols=True) as bar:
+        embed_image_chunks(iter_images(kind, image_paths, Path(config.images)), encoder, folder / "images",
+                           part, parts, config.chunk_size, bar)
+    with tqdm(desc="embed sentences", unit="sentence", dynamic_ncols=True) as bar:
+        embed_sentence_chunks(sentences(files, skipped), encoder, folder / "sentences", part, parts,
+                              config.chunk_size, bar)
+    return encoder
+
+
+def align(config: AlignConfig) -> Path:
+    """Embed, search and write (see the module docstring); with --shard, only embed this part."""
+    files = bitext_files(config.bitext)
+    kind, image_paths = image_inputs(config.images)
+    if config.tokenizer and not Path(config.tokenizer).is_file():
+        raise FlorenzError(f"--tokenizer {config.tokenizer} is not a file; give a tokenizer.json or leave it "
+                           f"out")
+    out = Path(config.out)
+    embedding = embedding_settings(config, image_paths, files)
+    settings = _output_settings(config)
+    part, parts = shard_part(config.shard)
+    if parts > 1:
+        with owned_directory(out / EMBEDDINGS / f"part-{part}-of-{parts}", "align"):
+            if (out / MANIFEST).is_file():
+                raise FlorenzError(f"{out} already holds a finished alignment; its embeddings are complete")
+            _embed(config, out, embedding, kind, image_paths, files, Counter())
+        print(f"florenz align: part {part}/{parts} embedded into {out / EMBEDDINGS}; when every part is "
+              f"done, run the same command without --shard to search and write the shards")
+        return out
+    with owned_directory(out, "align"):
+        if _prepare_out(out, embedding, settings, config.overwrite):
+            print(nothing_to_do("align", out, "the same inputs and settings; --overwrite to redo it"))
+            return out
+        started = time.perf_counter()
+        skipped: Counter = Counter()
+        encoder = _embed(config, out, embedding, kind, image_paths, files, skipped)
+        indexes = build_indexes(out / EMBEDDINGS / "sentences", files, encoder.width, config.index,
+                                config.ivf_lists, config.ivf_probe)
+        pairs, bad = search(out / EMBEDDINGS / "images", indexes, config.top_n, config.min_sim)
+        wanted = {pair.sentence for found in pairs.values() for pair in found}
+        texts = {sentence.id: sentence for sentence in sentences(files, Counter()) if sentence.id in wanted}
+        samples, counts = write_aligned_shards(out, iter_images(kind, image_paths, Path(config.images)),
+                                               pairs, texts, {entry["position"] for entry in bad},
+                                               config.keep_captions, config.shard_size)
+        if config.tokenizer:
+            write_atomically(out / "tokenizer.json", Path(config.tokenizer).read_bytes())
+        manifest = _manifest(config, out, embedding, settings, samples, counts, pairs, bad, skipped, files,
+                             time.perf_counter() - started)
+        write_json_atomically(out / MANIFEST, manifest)  # written last: it marks the alignment finished
+    _print_summary(out, manifest)
+    return out
+
+
+def _manifest(config: AlignConfig, out: Path, embedding: dict[str, Any], settings: dict[str, Any],
+              samples: int, counts: Counter, pairs: dict[int, list[Pair]], bad: list[dict[str, Any]],
+              skipped: Counter, files: list[BitextFile], seconds: float) -> dict[str, Any]:
+    if not samples:
+        raise FlorenzError(f"no image got a sentence at --min-sim {config.min_sim} (and no caption was "
+                           f"kept); lower --min-sim or check that --clip suits these images and texts")
+    caption_langs = sorted({key.split("-")[1] for key in counts if key.startswith("caption-")},
+                           key=LANGUAGES.index)
+    translation_langs = sorted({key.split("-")[1] for key in counts if key.startswith("translation-")},
+                               key=LANGUAGES.index)
+    coverage = parse_coverage(";".join(part for part in (
+        f"caption:{','.join(caption_langs)}" if caption_langs else "",
+        f"translation:{','.join(translation_langs)}" if translation_langs else "") if part))
+    similarities = np.array([p.similarity for found in pairs.values() for p in found] or [np.nan])
+    return {
+        "format": FORMAT,
+        "model_type": "florenz-align",
+        "coverage": str(coverage),
+        "categories": list(coverage.keys()),
+        "counts": {"train": {"samples": samples, "annotations": dict(sorted(counts.items()))}},
+        "config": {**to_dict(config), "samples": samples},  # samples + shard_size: the trainer's count check
+        "settings": settings,
+        "embedding": embedding,
+        "alignment": {
+            "images": {"undecodable": len(bad), "undecodable_names": [entry["name"] for entry in bad]},
+            "bitext": {"files": [str(file.path) for file in files], "skipped_lines": dict(skipped)},
+            "pairs": sum(len(found) for found in pairs.values()),
+            "similarity": {"mean": float(np.nanmean(similarities)), "min": float(np.nanmin(similarities))},
+            "seconds": seconds,
+        },
+        "files": {str(path.relative_to(out)): sha256_of_file(path)
+                  for path in sorted(out.glob("train/*.tar"))},
+    }
+
+
+def _print_summary(out: Path, manifest: dict[str, Any]) -> None:
+    alignment = manifest["alignment"]
+    undecodable = alignment["images"]["undecodable_names"]
+    skipped = alignment["bitext"]["skipped_lines"]
+    print(f"florenz align: {manifest['counts']['train']['samples']} images written with "
+          f"{alignment['pairs']} pairs (mean similarity {alignment['similarity']['mean']:.3f}), coverage "
+          f"{manifest['coverage']}, in {alignment['seconds']:.0f} s -> {out}")
+    if undecodable:
+        more = f" and {len(undecodable) - 10} more" if len(undecodable) > 10 else ""
+        shown = ", ".join(undecodable[:10]) + more
+        print(f"florenz align: skipped {len(undecodable)} image(s) that do not decode: {shown}")
+    for reason, count in skipped.items():
+        print(f"florenz align: skipped {count} bitext line(s) of {reason}")
+
+
+# --- the world proves it --------------------------------------------------------------------------------
+
+def recovery(align_out: str | Path, truth: dict[str, list[str]], k: int = 5) -> dict[str, dict[str, float]]:
+    """How often align's embeddings rank a sentence's true image first (top1) or among the first k (topk),
+    per bitext file; `truth` maps each bitext path as given to --bitext to the true image key per line."""
+    import faiss
+
+    folder = Path(align_out) / EMBEDDINGS
+    bitext = [entry["path"] for entry in read_json(folder / EMBEDDING_SETTINGS, "rerun align")["bitext"]]
+    resolved = {str(Path(path).resolve()): keys for path, keys in truth.items()}
+    keys, index = [], None
+    for tensors, metadata in read_chunks(folder / "images"):
+        keys += json.loads(metadata["keys"])
+        if index is None:
+            index = faiss.IndexFlatIP(tensors["embeddings"].shape[1])
+        index.add(tensors["embeddings"].astype(np.float32))
+    hits: dict[str, list[np.ndarray]] = {}
+    for tensors, _ in read_chunks(folder / "sentences"):
+        _, found = index.search(tensors["embeddings"].astype(np.float32), k)  # (n, k) image rows
+        for file, line, row in zip(tensors["files"].tolist(), tensors["lines"].tolist(), found):
+            true_key = resolved[bitext[file]][line - 1]
+            ranked = [keys[i] for i in row]
+            hits.setdefault(bitext[file], []).append(np.array([ranked[0] == true_key, true_key in ranked]))
+    return {path: {"top1": float(np.mean([h[0] for h in rows])),
+                   f"top{k}": float(np.mean([h[1] for h in rows])), "sentences": len(rows),
+                   "images": len(keys), "chance_top1": 1 / len(keys)}
+            for path, rows in hits.items()}

@@ -431,10 +431,11 @@ def _check_inputs(config: FinetuneDataConfig) -> None:
 
 
 def _check_mt_checkpoint(checkpoint: Path) -> None:
-    if not checkpoint.is_dir():
-        raise FlorenzError(f"--mt {checkpoint} is not a directory; pass a local NLLB or M2M100 checkpoint")
-    model_type = read_json(published.require_file(checkpoint / "config.json", f"--mt {checkpoint}"),
-                           "pass a transformers NLLB or M2M100 checkpoint directory").get("model_type")
+    if not (checkpoint / "config.json").is_file():
+        raise FlorenzError(f"--mt {checkpoint} holds no config.json; pass a local NLLB or M2M100 checkpoint "
+                           "directory (transformers save_pretrained layout)")
+    model_type = read_json(checkpoint / "config.json", "pass a transformers NLLB or M2M100 checkpoint "
+                                                       "directory").get("model_type")
     if model_type not in ("m2m_100", "nllb-moe"):
         raise FlorenzError(f"--mt {checkpoint} holds a {model_type!r} model, not NLLB or M2M100 (model_type "
                            "'m2m_100' or 'nllb-moe'); pass e.g. a local facebook/nllb-200-3.3B directory")

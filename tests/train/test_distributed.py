@@ -61,6 +61,7 @@ def launched(tiny_world, tmp_path_factory):
         "ddp": run("ddp", parallel="ddp", micro_batch_size=2),
         "fsdp": run("fsdp", parallel="fsdp"),
         "fsdp-killed": run("fsdp-killed", parallel="fsdp"),
+        "fsdp-checkpointed": run("fsdp-checkpointed", parallel="fsdp", activation_checkpointing=True),
         "dropout": run("dropout", parallel="ddp", init=dropout),
         "dropout-killed": run("dropout-killed", parallel="ddp", init=dropout),
         "one-to-two": run("one-to-two", parallel="ddp"),
@@ -78,6 +79,7 @@ def launched(tiny_world, tmp_path_factory):
         Path(files[name]).write_text(json.dumps(to_dict(config)))
     stop = {"stop_before_step": 5}
     plan = [{"gradients": str(root)}, {"train": files["ddp"]}, {"train": files["fsdp"]},
+            {"train": files["fsdp-checkpointed"]},
             {"train": files["fsdp-killed"], **stop}, {"train": files["fsdp-killed"]},
             {"train": files["dropout"]}, {"train": files["dropout-killed"], **stop},
             {"train": files["dropout-killed"]}, {"train": files["one-to-two"]},
@@ -117,6 +119,12 @@ def test_ddp_and_fsdp_on_two_processes_match_one_process(launched, single):
     for name in ("ddp", "fsdp"):  # ddp with 2 accumulated micro-batches per process: gradient sync skips
         assert losses(root / name) == pytest.approx(losses(single), rel=1e-5), name
         assert_same_model(root / name, single)
+
+
+def test_activation_checkpointing_under_fsdp_trains_the_same_model(launched):
+    root, _ = launched
+    assert losses(root / "fsdp-checkpointed") == pytest.approx(losses(root / "fsdp"), rel=1e-6)
+    assert_same_weights(weights(root / "fsdp-checkpointed"), weights(root / "fsdp"), 1e-6)
 
 
 def test_a_killed_fsdp_run_resumes_to_the_uninterrupted_run(launched):

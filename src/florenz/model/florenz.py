@@ -36,6 +36,13 @@ DECODERS = {"bart": BartDecoder, "gemma2": Gemma2Decoder}
 MODEL_TYPE = "florenz"
 
 
+def transformer_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers of every `layers` list (encoder, decoder): the units FSDP2 shards and activation
+    checkpointing recomputes (florenz.train.distributed), and the memory dry run counts (model.memory)."""
+    return [layer for name, child in module.named_modules()
+            if name.endswith("layers") and isinstance(child, nn.ModuleList) for layer in child]
+
+
 class ImagePositionEmbedding2D(nn.Module):
     """Learned 2-D positions: a column embedding (first half of the channels) and a row embedding (second)."""
 

@@ -3,7 +3,8 @@
 Under `torchrun` the environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) says how many processes
 there are; without it everything runs in one process and no wrapping happens. The backend is NCCL on CUDA
 and gloo on CPU. FSDP2 (`fully_shard`) shards every layer of each `layers` list, then the root, as
-torchtitan's `parallelize.py` does; DDP replicates the model. State dicts are taken with
+torchtitan's `parallelize.py` does; DDP replicates the model. Activation checkpointing, when asked for,
+recomputes the same layers in the backward pass. State dicts are taken with
 `torch.distributed.checkpoint.state_dict` so checkpoints are full, name-keyed and independent of the
 number of processes and of the wrapping.
 """
@@ -24,6 +25,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from florenz.model.florenz import transformer_layers
 from florenz.train.device import pick_device
 
 
@@ -75,12 +77,19 @@ def wrap_model(module: nn.Module, strategy: str, distributed: Distributed) -> nn
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh(distributed.device.type, (distributed.world_size,))
-    for name, child in module.named_modules():
-        if name.endswith("layers") and isinstance(child, nn.ModuleList):
-            for layer in child:
-                fully_shard(layer, mesh=mesh)
+    for layer in transformer_layers(module):
+        fully_shard(layer, mesh=mesh)
     fully_shard(module, mesh=mesh)
     return module
+
+
+def apply_activation_checkpointing(module: nn.Module) -> None:
+    """Keep only each layer's input and recompute its activations in the backward pass (before wrapping, as
+    torchtitan applies it); the composable API adds hooks and keeps every parameter name."""
+    from torch.distributed._composable import checkpoint
+
+    for layer in transformer_layers(module):
+        checkpoint(layer)
 
 
 def set_gradient_sync(model: nn.Module, enabled: bool) -> None:

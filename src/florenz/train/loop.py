@@ -52,6 +52,7 @@ from florenz.train.distributed import (
     Distributed,
     all_gather_objects,
     all_reduce_sum,
+    apply_activation_checkpointing,
     barrier,
     full_model_state,
     full_optimizer_state,
@@ -123,7 +124,8 @@ def plan_run(config: TrainConfig, world_size: int) -> Plan:
 
 # Settings that change how a run is carried out, not what it computes: a resume may change them.
 OPERATIONAL_SETTINGS = ("out", "threads", "save_every", "keep_last", "log_every", "report_to",
-                        "loader.prefetch_steps", "resume_with_changes", "verify_data")
+                        "loader.prefetch_steps", "resume_with_changes", "verify_data",
+                        "activation_checkpointing")
 # Settings a resume may change with --resume-with-changes: the optimizer state and the data order stay valid.
 RESUMABLE_CHANGES = ("optim.lr", "optim.grad_clip", "precision", "skip_bad_samples")
 
@@ -212,6 +214,8 @@ class Trainer:
         self.model = build_model(config, checkpoint, tokenizer_size(config)).to(distributed.device)
         self.bf16 = use_bf16(config.precision, distributed.device, self.model.config)
         self.trainable = set_trainable(self.model, config)
+        if config.activation_checkpointing:
+            apply_activation_checkpointing(self.trainable)
         self.wrapped = wrap_model(self.trainable, config.parallel, distributed)
         self.sharded = distributed.enabled and config.parallel == "fsdp"
         self.optimizer = build_optimizer(self.trainable, config.optim)

@@ -46,6 +46,9 @@ VERBS = [
          "Print the size ladder: parameters (P, Pt), layers, widths, decoder kind, image tokens, FLOPs."),
     Verb("model info", "florenz.model.config:ModelInfoConfig", "florenz.model.info:model_info",
          "Print one size: parameters and FLOPs per part, and its full config."),
+    Verb("model memory", "florenz.model.config:ModelMemoryConfig", "florenz.model.memory:model_memory",
+         "Dry-run one FSDP2 training step on fake tensors: memory per rank of the paper's sizes and the "
+         "largest micro-batch that fits."),
     Verb("prepare", "florenz.model.config:PrepareConfig", "florenz.model.prepare:prepare",
          "Build initial checkpoints of the paper's sizes from local Florence-2 / Gemma-2 weights "
          "(vocabulary remap, cross-attention inserted)."),

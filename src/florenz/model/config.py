@@ -169,6 +169,36 @@ class ModelInfoConfig:
 
 
 @dataclass
+class ModelMemoryConfig:
+    """`florenz model memory`: one FSDP2 training step's memory per rank, from a dry run on fake tensors."""
+
+    size: str = option("", "size name from `florenz model list`; empty: the paper's four sizes")
+    world_size: int = option(8, "FSDP2 ranks (GPUs) the model is sharded over")
+    memory_gb: float = option(80.0, "memory of one GPU in GB (1e9 bytes)")
+    micro_batch: int = option(0, "samples per forward pass on one rank; 0: the largest that fits and divides "
+                                 "the per-rank batch")
+    batch_size: int = option(1024, "global batch in samples per optimizer step (paper: 1024)")
+    activation_checkpointing: bool = option(False, "recompute each layer's activations in the backward pass "
+                                                   "(florenz train --activation-checkpointing)")
+    prompt_tokens: int = option(128, "prompt length (the paper trains with up to 128)")
+    target_tokens: int = option(128, "target length (the paper trains with up to 128)")
+
+    def __post_init__(self) -> None:
+        for name in ("world_size", "batch_size", "prompt_tokens", "target_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; give a count >= 1")
+        if self.memory_gb <= 0 or self.micro_batch < 0:
+            raise ValueError(f"--memory-gb ({self.memory_gb}) must be positive and --micro-batch "
+                             f"({self.micro_batch}) 0 or more")
+        if self.batch_size % self.world_size:
+            raise ValueError(f"--batch-size {self.batch_size} is not divisible by --world-size "
+                             f"{self.world_size}; change one")
+        if self.micro_batch and (self.batch_size // self.world_size) % self.micro_batch:
+            raise ValueError(f"--micro-batch {self.micro_batch} does not divide the "
+                             f"{self.batch_size // self.world_size} samples per rank and step")
+
+
+@dataclass
 class PrepareConfig:
     """`florenz prepare`: initial checkpoints of the paper's sizes from local Florence-2 / Gemma-2 weights."""
 

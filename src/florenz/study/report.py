@@ -265,7 +265,7 @@ def write_report(
     return markdown, page
 
 
-def setup_section(plan: dict[str, Any], timings: dict[str, float]) -> Section:
+def setup_section(plan: dict[str, Any], timings: dict[str, dict[str, float]]) -> Section:
     grid, config = plan["grid"], plan["config"]
     schedule = config["schedule"] + (
         " (one run per size and start; every smaller budget is a cool-down branch of it, Hägele et al. 2024)"
@@ -298,7 +298,10 @@ def setup_section(plan: dict[str, Any], timings: dict[str, float]) -> Section:
             f"python {platform.python_version()}, torch {version('torch')}, florenz {version('florenz')}",
         ],
     ]
-    rows += [[f"wall time: {stage}", f"{seconds:,.0f} s"] for stage, seconds in timings.items()]
-    if timings:
-        rows.append(["wall time: total", f"{sum(timings.values()):,.0f} s"])
+    wall, cpu = timings.get("wall_s", {}), timings.get("cpu_s", {})
+    rows += [[f"time: {stage}", f"{seconds:,.0f} s wall, {cpu.get(stage, 0):,.0f} s CPU"]
+             for stage, seconds in wall.items()]
+    if wall:
+        rows.append(["time: total", f"{sum(wall.values()):,.0f} s wall, {sum(cpu.values()):,.0f} s CPU "
+                                    "(CPU: all processes' user + system time)"])
     return Section("Set-up", table=rows)

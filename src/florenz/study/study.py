@@ -15,6 +15,7 @@ Stages, each resumable (a killed study rerun skips what is done):
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -170,21 +171,32 @@ def study(config: StudyConfig) -> int:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     launcher = _launcher(config, out)
-    timings: dict[str, float] = {}
+    timings_path = out / "timings.json"
+    # a resumed study adds its time to the killed one's, so the totals say what the whole study cost
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    timings = {"wall_s": timings.get("wall_s", {}), "cpu_s": timings.get("cpu_s", {})}
+    clock = (0.0, 0.0)
 
-    def timed(stage: str, started: float) -> None:
-        timings[stage] = round(time.monotonic() - started, 1)
+    def timed(stage: str | None) -> None:
+        """Adds wall and CPU time (this process and its finished workers) since the last call to `stage`."""
+        nonlocal clock
+        times = os.times()
+        now = (time.monotonic(), times.user + times.system + times.children_user + times.children_system)
+        if stage is not None:
+            for key, spent in zip(("wall_s", "cpu_s"), (now[0] - clock[0], now[1] - clock[1])):
+                timings[key][stage] = round(timings[key].get(stage, 0.0) + spent, 1)
+            write_atomically(timings_path, json.dumps(timings, indent=2))
+        clock = now
 
-    started = time.monotonic()
+    timed(None)
     world = _build_world(config, grid, out)
-    timed("world", started)
+    timed("world")
     cache = str(out / "starts")
     pairs = [(size, variant) for size in grid.sizes for variant in grid.variants]
     write_atomically(
         out / PLAN, json.dumps({"config": to_dict(config), "grid": to_dict(grid), "world": world}, indent=2)
     )
 
-    started = time.monotonic()
     vision = [
         Task(
             f"vision {size}",
@@ -196,9 +208,8 @@ def study(config: StudyConfig) -> int:
         for size in grid.sizes
     ]
     run_stage("vision", _distinct_towers(vision), launcher)
-    timed("vision", started)
+    timed("vision")
 
-    started = time.monotonic()
     start_tasks = [
         Task(
             f"start {size} {variant}",
@@ -219,14 +230,12 @@ def study(config: StudyConfig) -> int:
         for size, variant in pairs
     ]
     starts = dict(zip(pairs, run_stage("starts", start_tasks, launcher)))
-    timed("starts", started)
+    timed("starts")
 
-    started = time.monotonic()
     runs = training_runs(config, grid, world, starts, out)
     run_stage("train", runs, launcher)
-    timed("train", started)
+    timed("train")
 
-    started = time.monotonic()
     run_dirs = [task.config.out for task in runs]
     run_stage(
         "eval-loss",
@@ -246,9 +255,8 @@ def study(config: StudyConfig) -> int:
     )
     rows = collect_results(run_dirs, starts)
     write_atomically(out / RESULTS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
-    timed("eval-loss", started)
+    timed("eval-loss")
 
-    started = time.monotonic()
     finals = final_runs(runs)
     run_stage(
         "eval",
@@ -270,9 +278,8 @@ def study(config: StudyConfig) -> int:
         ],
         launcher,
     )
-    timed("eval", started)
+    timed("eval")
 
-    started = time.monotonic()
     from florenz.scaling.fit import fit
 
     fit_error = out / "fits" / FIT_ERROR
@@ -284,11 +291,8 @@ def study(config: StudyConfig) -> int:
         fit_note = str(error)
         fit_error.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(fit_error, fit_note + "\n")  # beside the fits, for whoever looks there for them
-    timed("fit", started)
+    timed("fit")
 
-    timings_path = out / "timings.json"
-    previous = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    write_atomically(timings_path, json.dumps({**previous, **timings}, indent=2))
     from florenz.study.findings import write_study_report
 
     markdown, page, findings = write_study_report(out, fit_note)

@@ -2,12 +2,17 @@
 
     python benchmarks/model_throughput.py                   # all cores, fp32 and bf16 autocast
     python benchmarks/model_throughput.py --threads 1 --steps 3
+    python benchmarks/model_throughput.py --device cuda      # also the paper's 3.5B decoder layers on a GPU
 
 Measured in one run:
 1. the machine's matmul peak in float32 and bfloat16: best of several 2048² products on the threads used;
 2. three ladder sizes (Florenz models, vision tower frozen by the paper's policy) at world lengths;
 3. transformers' `Gemma2ForCausalLM` beside our `Gemma2Decoder` on the same config (d 384, 8 layers,
    vocab 8192, batch 8 × 64 tokens), text-only, steps interleaved; the ratio ours/theirs should be ≥ 1.
+4. attention kernels: eager against fused (SDPA) on a BART ladder size (CPU: which `auto` picks);
+5. with --device cuda: fused (FlexAttention) against eager on CUDA, equal first, then the training-step MFU
+   of 4 Gemma-2-2b-shaped decoder layers with cross-attention (the paper's 3.5B size) against the GPU's
+   measured bf16 peak; FLOPs there are the analytic 3 x forward (florenz.model.accounting).
 MFU = FLOPs of one step counted by `torch.utils.flop_counter` (forward and backward) / step time / the
 peak of the step's dtype. Step time is the median over the measured steps. Compare ratios within one run,
 never absolute times from different runs or machines.
@@ -16,6 +21,7 @@ never absolute times from different runs or machines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -24,14 +30,13 @@ from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
-from transformers import Gemma2Config, Gemma2ForCausalLM
-
-from florenz.model.accounting import apply_freezing, count_parameters, forward_flops
+from florenz.model.accounting import apply_freezing, count_parameters, forward_flops, gemma2_decoder_flops
 from florenz.model.config import Gemma2DecoderConfig
 from florenz.model.decoder_gemma2 import Gemma2Decoder
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from transformers import Gemma2Config, Gemma2ForCausalLM
 
 from common import environment, matmul_peak, print_table, synchronize, write_result
 
@@ -152,18 +157,93 @@ def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, pea
             "ratio": round(hf_seconds / our_seconds, 3)}
 
 
+def bench_attention_kernels(name: str, batch: int, repeats: int, device: torch.device) -> dict:
+    """Eager against fused attention on the same weights, fp32 training steps interleaved."""
+    config = get_size(name)
+    torch.manual_seed(0)
+    models = [FlorenzModel(dataclasses.replace(config, attention=kernel)).to(device) for kernel in
+              ("eager", "fused")]
+    models[1].load_state_dict(models[0].state_dict())
+    V = config.decoder.vocab_size
+    pixel_values = torch.randn(batch, 3, config.image_size, config.image_size, device=device)
+    input_ids = torch.randint(4, V, (batch, 24), device=device)
+    decoder_input_ids, labels = (torch.randint(4, V, (batch, 32), device=device) for _ in range(2))
+    steps = []
+    for model in models:
+        apply_freezing(model)
+        model.train()
+        steps.append(_train_step(lambda m=model: m(pixel_values, input_ids, torch.ones_like(input_ids),
+                                                    decoder_input_ids), labels, model, torch.float32, device))
+    eager_seconds, fused_seconds = _step_seconds(steps, repeats, device)
+    return {"size": name, "batch": batch, "eager_step_seconds": round(eager_seconds, 4),
+            "fused_step_seconds": round(fused_seconds, 4),
+            "fused_speedup": round(eager_seconds / fused_seconds, 3)}
+
+
+PAPER_LAYERS = 4  # Gemma-2-2b-shaped layers of florenz-3.5b; the full 26 only scale the step
+
+
+def bench_paper_layers_cuda(batch: int, repeats: int, peaks: dict[str, float], device: torch.device) -> dict:
+    """florenz-3.5b decoder layers (hidden 2304, 8/4 heads of 256, MLP 9216, cross-attention to width 1024,
+    vocabulary 256,000) under bf16 autocast: fused equal to eager, then each one's MFU."""
+    if device.type != "cuda":
+        raise SystemExit("the paper-layer MFU needs --device cuda and a CUDA GPU; on CPU the checks of "
+                         "tests/model/test_attention.py stand")
+    paper = get_size("florenz-3.5b")
+    decoder_config = dataclasses.replace(paper.decoder, num_hidden_layers=PAPER_LAYERS)
+    encoder_width, target = paper.encoder.d_model, 128
+    prompt = paper.vision.num_image_tokens(paper.image_size) + 128  # encoder length S: 50 image + 128 prompt
+    torch.manual_seed(0)
+    decoders = [Gemma2Decoder(decoder_config, encoder_width, attention).to(device) for attention in
+                ("eager", "fused")]
+    decoders[1].load_state_dict(decoders[0].state_dict())
+    with torch.no_grad():
+        for decoder in decoders:
+            for layer in decoder.layers:
+                layer.encoder_attn_gate.fill_(1.0)  # open gates: cross-attention reaches the logits
+    ids = torch.randint(4, decoder_config.vocab_size, (batch, target), device=device)
+    labels = torch.randint(4, decoder_config.vocab_size, (batch, target), device=device)
+    encoder_hidden = torch.randn(batch, prompt, encoder_width, device=device)
+    encoder_mask = torch.ones(batch, prompt, dtype=torch.long, device=device)
+    encoder_mask[0, prompt // 2:] = 0
+    gradients = []
+    for decoder in decoders:  # fp32 equality of logits and gradients before timing
+        decoder.zero_grad(set_to_none=True)
+        logits = decoder(ids[:2], encoder_hidden[:2], encoder_mask[:2])
+        F.cross_entropy(logits.flatten(0, 1), labels[:2].flatten()).backward()
+        gradients.append((logits.detach(), {n: p.grad for n, p in decoder.named_parameters()}))
+    (eager_logits, eager_gradients), (fused_logits, fused_gradients) = gradients
+    logit_difference = (eager_logits - fused_logits).abs().max().item()
+    largest = max(gradient.abs().max().item() for gradient in eager_gradients.values())
+    gradient_difference = max((eager_gradients[name] - gradient).abs().max().item() / largest
+                              for name, gradient in fused_gradients.items())
+    steps = [_train_step(lambda d=decoder: d(ids, encoder_hidden, encoder_mask), labels, decoder,
+                         torch.bfloat16, device) for decoder in decoders]
+    seconds = _step_seconds(steps, repeats, device)
+    step_flops = 3 * batch * gemma2_decoder_flops(decoder_config, encoder_width, prompt, target)
+    return {"layers": PAPER_LAYERS, "batch": batch, "target_tokens": target, "encoder_tokens": prompt,
+            "max_logit_difference_fp32": logit_difference,
+            "max_relative_gradient_difference_fp32": gradient_difference,
+            "eager_mfu": round(step_flops / seconds[0] / peaks["bf16"], 4),
+            "fused_mfu": round(step_flops / seconds[1] / peaks["bf16"], 4),
+            "fused_tokens_per_second": round(batch * target / seconds[1])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads")
     parser.add_argument("--steps", type=int, default=5, help="measured steps per configuration")
     parser.add_argument("--batch", type=int, default=16, help="batch of the ladder sizes")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cpu or cuda")
+                        help="cpu or cuda (cuda adds the paper's 3.5B decoder layers: MFU at the bf16 peak)")
     parser.add_argument("--json", default="benchmarks/results/model_throughput.json",
                         help="where to write results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is available here (torch "
+                         f"{torch.__version__}); run on a GPU machine or use --device cpu")
 
     peaks = {name: matmul_peak(dtype, device) for name, dtype in DTYPES.items()}
     env = environment(args.threads, device, packages=["transformers"])
@@ -184,8 +264,20 @@ def main() -> None:
     print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
                         "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
 
+    attention = [bench_attention_kernels("world-s", args.batch, args.steps, device)]
+    print("\nattention kernels, fp32 forward + backward (fused: SDPA for the BART kind):")
+    print_table(attention, ["size", "batch", "eager_step_seconds", "fused_step_seconds", "fused_speedup"])
+
+    paper = []
+    if device.type == "cuda":
+        paper = [bench_paper_layers_cuda(8, args.steps, peaks, device)]
+        print(f"\nflorenz-3.5b decoder, {PAPER_LAYERS} layers, bf16 autocast, forward + backward:")
+        print_table(paper, ["layers", "batch", "eager_mfu", "fused_mfu", "fused_tokens_per_second",
+                            "max_logit_difference_fp32", "max_relative_gradient_difference_fp32"])
+
     write_result(args.json, {"benchmark": "model_throughput", "date": time.strftime("%Y-%m-%d"), **env,
-                             "matmul_peak_flops": peaks, "ladder": ladder, "gemma2_vs_transformers": gemma})
+                             "matmul_peak_flops": peaks, "ladder": ladder, "gemma2_vs_transformers": gemma,
+                             "attention_kernels": attention, "paper_layers_cuda": paper})
 
 
 if __name__ == "__main__":

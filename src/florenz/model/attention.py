@@ -26,8 +26,9 @@ from florenz.errors import FlorenzError
 
 Kernel = Literal["eager", "sdpa", "flex"]
 
-# The faster kernel on CPU per attention kind, measured by benchmarks/model_throughput.py (2 threads,
-# training step forward + backward, fp32, one run): BART-style SDPA/eager 1.xx (world-s), Gemma-2 eager.
+# The kernel auto picks on CPU. BART-style: SDPA, 1.00-1.03x eager (benchmarks/model_throughput.py,
+# world-s fp32 training steps interleaved, batch 16, 2 threads on a loaded machine, 2026-12-01); Gemma-2:
+# eager, as CPU FlexAttention has no backward and runs unfused.
 CPU_AUTO: dict[str, Kernel] = {"bart": "sdpa", "gemma2": "eager"}
 FUSED: dict[str, Kernel] = {"bart": "sdpa", "gemma2": "flex"}
 

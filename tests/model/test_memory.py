@@ -43,7 +43,7 @@ def _measured_saved_bytes(size, batch, checkpointed):
     return sum(saved.values())
 
 
-@pytest.mark.parametrize("size", ["world-xxs", "world-xs-gemma"])
+@pytest.mark.parametrize("size", ["world-xxs", pytest.param("world-xs-gemma", marks=pytest.mark.slow)])
 def test_dry_run_activations_equal_the_bytes_a_real_cpu_forward_saves(size):
     plan = memory_plan(get_size(size), 1, False, **LENGTHS)
     logits_gradient = 4 * LENGTHS["target_tokens"] * get_size(size).decoder.vocab_size

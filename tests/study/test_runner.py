@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from florenz.errors import FlorenzError
+from florenz.study.config import StudyConfig
 from florenz.study.runner import Launcher, Task, run_stage
 
 # Task targets must be importable by name in a fresh worker process, so they live in a module written to a
@@ -192,3 +193,21 @@ def test_slurm_launcher_on_a_machine_without_slurm_is_refused_by_name(tmp_path, 
         Launcher("slurm", folder=str(tmp_path / "slurm")).executor()
     with pytest.raises(FlorenzError, match="launcher 'ssh' is not known"):
         Launcher("ssh").executor()
+
+
+@pytest.mark.parametrize(("workers", "threads", "cores", "fitting"),
+                         [(4, 1, 2, 2), (2, 2, 2, 1), (3, 2, 8, 3), (2, 3, 2, 1)])
+def test_local_workers_are_capped_so_that_threads_never_exceed_the_cores(workers, threads, cores, fitting,
+                                                                       monkeypatch, capsys):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert Launcher("local", workers=workers, threads=threads).workers == fitting
+    said = capsys.readouterr().out
+    assert (f"running {fitting} worker(s)" in said) == (fitting < workers)
+    assert Launcher("slurm", workers=workers, threads=threads).workers == workers  # cores of other machines
+
+
+def test_a_study_with_more_threads_per_worker_than_cores_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    with pytest.raises(ValueError, match=r"threads \(3\) exceed the 2 core\(s\).*--threads 2"):
+        StudyConfig(threads=3)
+    assert StudyConfig(threads=3, launcher="slurm").threads == 3

@@ -10,6 +10,7 @@ larger sizes learn stably at a lower peak rate.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -112,7 +113,7 @@ class StudyConfig:
         "wsd: one run per (size, start) whose cool-down branches give every budget (Hägele et al. "
         "2024); cosine: one run per budget, as the paper did",
     )
-    workers: int = option(2, "runs at the same time (local launcher)")
+    workers: int = option(2, "runs at the same time (local launcher; capped to workers x threads <= cores)")
     threads: int = option(1, "torch threads per worker: two 1-thread runs beat one 2-thread run on 2 cores")
     launcher: Literal["local", "slurm"] = option(
         "local", "local: worker processes here; slurm: one job per run through submitit"
@@ -125,6 +126,10 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if self.workers < 1 or self.threads < 1:
             raise ValueError(f"workers ({self.workers}) and threads ({self.threads}) must be at least 1")
+        cores = len(os.sched_getaffinity(0))
+        if self.launcher == "local" and self.threads > cores:  # workers are capped by the runner instead
+            raise ValueError(f"threads ({self.threads}) exceed the {cores} core(s) this process may use "
+                             f"(os.sched_getaffinity); use --threads {cores} or fewer")
         if (self.preset == "custom") != bool(self.grid_file):
             raise ValueError("--grid-file goes with --preset custom, and --preset custom needs --grid-file")
 

@@ -88,6 +88,16 @@ class Launcher:
     slurm: dict[str, Any] | None = None
     cluster: str = "slurm"
 
+    def __post_init__(self) -> None:
+        """Local workers share this machine's cores: never more torch threads in all than the cores this
+        process may use (oversubscribed, OpenMP threads spin-wait on each other: tiny models 5-10x slower)."""
+        cores = len(os.sched_getaffinity(0))
+        if self.kind == "local" and self.workers * self.threads > cores:
+            fitting = max(1, cores // self.threads)
+            print(f"study: {self.workers} workers x {self.threads} thread(s) would oversubscribe the {cores} "
+                  f"core(s) this process may use; running {fitting} worker(s) at a time", flush=True)
+            self.workers = fitting
+
     @property
     def own_process(self) -> bool:
         """Whether each task runs in a process of its own (all but submitit's in-process 'debug' executor)."""

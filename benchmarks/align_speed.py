@@ -133,7 +133,7 @@ def main() -> None:
                      "per_s": round(search_speed(synthetic, queries, index_kind, 1))})
     print("\nalign, step by step (per_s: items per second):")
     print_table(rows, ["step", "items", "per_s"])
-    recovered = [{"lang": lang, **{key: round(value, 3) for key, value in scores[str(
+    recovered = [{"lang": lang, **{key: round(value, 4) for key, value in scores[str(
         Path(exported[lang][0]).resolve())].items()}} for lang in langs]
     print("\nrecovery of each sentence's true image among the world's training images:")
     print_table(recovered)

@@ -224,6 +224,8 @@ def test_parts_embed_disjoint_chunks_and_the_merge_equals_one_run(aligned, tiny_
     assert not (out / "manifest.json").exists()
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--shard", "1/2")) == 0
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2")) == 0
+    assert main(align_args(tiny_world, bitext, clip_dir, out, "--shard", "1/2")) == 2
+    assert "holds a finished alignment" in capsys.readouterr().err
     for kind in ("images", "sentences"):
         for path in sorted((aligned / EMBEDDINGS / kind).glob("*.safetensors")):
             one, parted = load_file(path), load_file(out / EMBEDDINGS / kind / path.name)

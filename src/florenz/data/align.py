@@ -434,9 +434,11 @@ def align(config: AlignConfig) -> Path:
     settings = _output_settings(config)
     part, parts = shard_part(config.shard)
     if parts > 1:
+        if out.is_dir() and any(path.name != EMBEDDINGS for path in out.iterdir()):
+            what = "a finished alignment" if (out / MANIFEST).is_file() else "files of something else"
+            raise FlorenzError(f"{out} holds {what}; a part (--shard) embeds only into an empty --out or one "
+                               f"holding just {EMBEDDINGS}/ (nothing there was changed)")
         with owned_directory(out / EMBEDDINGS / f"part-{part}-of-{parts}", "align"):
-            if (out / MANIFEST).is_file():
-                raise FlorenzError(f"{out} already holds a finished alignment; its embeddings are complete")
             _embed(config, out, embedding, kind, image_paths, files, Counter())
         print(f"florenz align: part {part}/{parts} embedded into {out / EMBEDDINGS}; when every part is "
               f"done, run the same command without --shard to search and write the shards")

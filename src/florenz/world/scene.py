@@ -1,17 +1,27 @@
 """Scene graphs of the embedded world: what an image shows, before it is rendered or described.
 
-A scene holds 1-4 objects (shape, colour, shade, size, position) on a background, plus the spatial
-relations that clearly hold between them. Identical-looking objects form groups so realisers can say
-"two big red squares". Everything here is deterministic given a `numpy.random.Generator`.
+A scene holds 1-8 objects (shape, colour, shade, size, position; 1-4 by default) on a background, plus the
+spatial relations that clearly hold between them. Identical-looking objects form groups so realisers can say
+"two big red squares" or, in larger scenes, "six small stars". Everything here is deterministic given a
+`numpy.random.Generator`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-SHAPES = ("circle", "square", "rectangle", "triangle", "star", "heart", "diamond")
+# English names the two senses of "bow", "bat", "key" and "nut" alike, every other language names them apart:
+# the world's CoMMuTE ambiguities, which the picture decides (render.py draws each sense its own way).
+AMBIGUOUS_NOUNS = {
+    "bow": ("bow_ribbon", "bow_weapon"),
+    "bat": ("bat_animal", "bat_club"),
+    "key": ("key_door", "key_keyboard"),
+    "nut": ("nut_food", "nut_hardware"),
+}
+SHAPES = ("circle", "square", "rectangle", "triangle", "star", "heart", "diamond",
+          *(sense for senses in AMBIGUOUS_NOUNS.values() for sense in senses))
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "grey")
 SHADES = ("light", "plain", "dark")
 # Blue is always light or dark: the image must decide Russian голубой (light) vs синий (dark).
@@ -19,9 +29,14 @@ BLUE_SHADES = ("light", "dark")
 SIZES = ("small", "big")
 BACKGROUNDS = ("white", "beige", "black")
 RELATIONS = ("left_of", "right_of", "above", "below")
-# English names both squares and rectangles "box" in part of its sentences, while the other five
-# languages always name them apart: the second ambiguity, resolved by the image's aspect ratio.
-AMBIGUOUS_BOX_SHAPES = ("square", "rectangle")
+AMBIGUOUS_BOX_SHAPES = ("square", "rectangle")  # TEMPORARY: goes once plan.py and en.py (W1) drop "box"
+MAX_OBJECTS = 8  # one object per cell of a 3x3 grid, and one cell always free
+# Largest offset of an object's centre from its cell's centre (fraction of the image side): a big object
+# (render.RADIUS 0.12) then stays inside its cell (half side 1/6), so neighbours never touch.
+CELL_JITTER = 0.04
+# Share of scenes of 5+ objects (possible with max_objects >= 5) built around one crowd of 5+ look-alike
+# objects ("six small stars"): repeats alone make such groups vanishingly rare.
+CROWD_SHARE = 0.25
 
 # A relation is stated only when the centres are this far apart (fraction of the image side).
 _RELATION_MARGIN = 0.2
@@ -109,19 +124,24 @@ def _sample_object(rng: np.random.Generator, x: float, y: float) -> SceneObject:
 def _positions(rng: np.random.Generator, count: int) -> list[tuple[float, float]]:
     """Centres on a jittered 3x3 grid, one object per cell, so objects rarely overlap."""
     cells = rng.choice(9, size=count, replace=False)
-    jitter = rng.uniform(-0.06, 0.06, size=(count, 2))
+    jitter = rng.uniform(-CELL_JITTER, CELL_JITTER, size=(count, 2))
     return [((c % 3 + 0.5) / 3 + jx, (c // 3 + 0.5) / 3 + jy) for c, (jx, jy) in zip(cells, jitter)]
 
 
 def sample_scene(rng: np.random.Generator, max_objects: int = 4, repeat_probability: float = 0.3) -> Scene:
     """A random scene of 1..max_objects objects; with `repeat_probability` an object copies the
-    look of an earlier one, so counted groups ("three small stars") occur."""
+    look of an earlier one, so counted groups ("three small stars") occur. A share CROWD_SHARE of scenes
+    of five or more objects starts with a crowd of 5..count look-alike objects."""
+    if not 1 <= max_objects <= MAX_OBJECTS:
+        raise ValueError(f"max_objects is {max_objects}; a scene holds 1 to {MAX_OBJECTS} objects")
     count = int(rng.integers(1, max_objects + 1))
+    crowd = int(rng.integers(5, count + 1)) if count >= 5 and rng.random() < CROWD_SHARE else 0
     objects: list[SceneObject] = []
     for x, y in _positions(rng, count):
-        if objects and rng.random() < repeat_probability:
-            template = objects[int(rng.integers(len(objects)))]
-            objects.append(SceneObject(template.shape, template.colour, template.shade, template.size, x, y))
+        if 0 < len(objects) < crowd:
+            objects.append(replace(objects[0], x=x, y=y))
+        elif objects and rng.random() < repeat_probability:
+            objects.append(replace(objects[int(rng.integers(len(objects)))], x=x, y=y))
         else:
             objects.append(_sample_object(rng, x, y))
     ordered = tuple(objects)

@@ -1,12 +1,18 @@
 """Hand-built plans realised in all six languages, against sentences written out by hand.
 
 Each case lists what a native speaker writes for one plan; `realise(plan, lang)` without a generator takes
-the first synonym everywhere (big, small, "ist", "est", "está", "在", …), so the text is fully pinned.
+the first synonym everywhere (big, small, "ist", "est", "está", "在", …), so the text is fully pinned. The
+first cases are plans of variety "low" (today's templates); the later ones pin each new form, opener,
+relative clause, join, pronoun and known re-mention (issue 17).
 """
+
+from dataclasses import replace
 
 import pytest
 
 from florenz.world.realise import (
+    FORMS,
+    OPENERS,
     BackgroundSentence,
     CountSentence,
     Description,
@@ -17,9 +23,17 @@ from florenz.world.realise import (
 )
 
 
-def bare(mention: Mention, size: bool = False, colour: bool = False) -> Mention:
-    """`mention` as a later sentence names it: by shape only, unless size/colour are asked for."""
-    return Mention(mention.shape, mention.colour, mention.shade, mention.size, mention.count, size, colour)
+def bare(mention: Mention, size: bool = False, colour: bool = False, known: bool = True) -> Mention:
+    """`mention` as a later sentence names it: by shape only, unless size/colour are asked for; known."""
+    return replace(mention, name_size=size, name_colour=colour, known=known)
+
+
+def known(mention: Mention) -> Mention:
+    return replace(mention, known=True)
+
+
+def pronoun(mention: Mention) -> Mention:
+    return replace(mention, known=True, pronoun=True)
 
 
 LIGHT_BLUE_CIRCLE = Mention("circle", "blue", "light", "small")
@@ -53,8 +67,8 @@ CASES = {
     ),
     "two big red squares left of a triangle, new subject": (
         Description("detailed", (TWO_RED_SQUARES, DARK_YELLOW_TRIANGLE), "exist",
-                    sentences=(RelationSentence(TWO_RED_SQUARES, "left_of", bare(DARK_YELLOW_TRIANGLE)),),
-                    definite=False),
+                    sentences=(RelationSentence(TWO_RED_SQUARES, "left_of",
+                                                bare(DARK_YELLOW_TRIANGLE, known=False)),)),
         {
             "en": "There are two big red squares and a small dark-yellow triangle. "
                   "Two big red squares are to the left of a triangle.",
@@ -89,7 +103,7 @@ CASES = {
     ),
     "neuter heart above a feminine diamond, indefinite": (
         Description("detailed", (PURPLE_HEART, ORANGE_DIAMOND), "see",
-                    sentences=(RelationSentence(PURPLE_HEART, "above", ORANGE_DIAMOND),), definite=False),
+                    sentences=(RelationSentence(PURPLE_HEART, "above", ORANGE_DIAMOND),)),
         {
             "en": "We see a big light-purple heart and a small orange diamond. "
                   "A big light-purple heart is above a small orange diamond.",
@@ -157,19 +171,6 @@ CASES = {
             "ru": "Мы видим маленькую синюю звезду.",
         },
     ),
-    "English box for a rectangle and a square": (
-        Description("short", (Mention("rectangle", "red", "dark", "big"),
-                              Mention("square", "green", "light", "small")), "prefix", box=True),
-        {
-            "en": "The image shows a big dark-red box and a small light-green box.",
-            "de": "Das Bild zeigt ein großes dunkelrotes Rechteck und ein kleines hellgrünes Quadrat.",
-            "fr": "La photo montre un grand rectangle rouge foncé et un petit carré vert clair.",
-            "es": "La imagen muestra un gran rectángulo rojo oscuro y un pequeño cuadrado verde claro.",
-            "ru": "На картинке изображен большой темно-красный прямоугольник и "
-                  "маленький светло-зеленый квадрат.",
-            "zh": "图为一个深红色的大长方形和一个浅绿色的小正方形。",
-        },
-    ),
     "paragraph: known pair, positions, count, background": (
         Description("paragraph", (TWO_GREY_TRIANGLES, LIGHT_RED_STAR), "exist", sentences=(
             RelationSentence(bare(TWO_GREY_TRIANGLES), "below", bare(LIGHT_RED_STAR)),
@@ -206,7 +207,8 @@ CASES = {
     ),
     "background phrase, right of with contraction": (
         Description("detailed", (ORANGE_SQUARE, DARK_PURPLE_CIRCLE), "prefix", background="black",
-                    sentences=(RelationSentence(ORANGE_SQUARE, "right_of", DARK_PURPLE_CIRCLE),)),
+                    sentences=(RelationSentence(known(ORANGE_SQUARE), "right_of",
+                                                known(DARK_PURPLE_CIRCLE)),)),
         {
             "en": "The image shows a big orange square and a small dark-purple circle on a black background. "
                   "The big orange square is to the right of the small dark-purple circle.",
@@ -227,10 +229,11 @@ CASES = {
     ),
     "one object: an, position of a new subject, only one": (
         Description("paragraph", (Mention("circle", "orange", "plain", "small"),), "see", sentences=(
-            PositionSentence(bare(Mention("circle", "orange", "plain", "small"), colour=True), ("centre",)),
+            PositionSentence(bare(Mention("circle", "orange", "plain", "small"), colour=True, known=False),
+                             ("centre",)),
             CountSentence(1),
             BackgroundSentence("white"),
-        ), definite=False),
+        )),
         {
             "en": "We see a small orange circle. An orange circle is in the centre. "
                   "There is only one object. The background is white.",
@@ -289,7 +292,7 @@ CASES = {
             RelationSentence(RED_CIRCLE, "left_of", Mention("star", "red", "plain", "small", 5)),
             RelationSentence(RED_CIRCLE, "above", Mention("star", "red", "plain", "small", 5)),
             CountSentence(6),
-        ), definite=False),
+        )),
         {
             "en": "The image shows five small red stars. "
                   "A big red circle is to the left of five small red stars. "
@@ -315,6 +318,130 @@ CASES = {
                   "Круг находится рядом со светло-зеленым квадратом.",
         },
     ),
+    # issue 17: the new forms, openers, relative clauses, joins, pronouns and known re-mentions
+    "relation form 1: locative inversion, known subject last": (
+        Description("detailed", (GREEN_STAR, RED_CIRCLE), "prefix",
+                    sentences=(RelationSentence(bare(GREEN_STAR), "left_of", bare(RED_CIRCLE), form=1),)),
+        {
+            "en": "The image shows a small green star and a big red circle. "
+                  "To the left of the circle is the star.",
+            "de": "Das Bild zeigt einen kleinen grünen Stern und einen großen roten Kreis. "
+                  "Links vom Kreis liegt der Stern.",
+        },
+    ),
+    "relation form 2: seen from the anchor / object first": (
+        Description("detailed", (GREEN_STAR, TWO_YELLOW_STARS), "see",
+                    sentences=(RelationSentence(bare(GREEN_STAR, colour=True), "above",
+                                                bare(TWO_YELLOW_STARS, colour=True), form=2),)),
+        {
+            "en": "We see a small green star and two small yellow stars. "
+                  "The two yellow stars have the green star above them.",
+            "de": "Man sieht einen kleinen grünen Stern und zwei kleine gelbe Sterne. "
+                  "Den grünen Stern sieht man über den beiden gelben Sternen.",
+        },
+    ),
+    "position forms 1 and 2 joined, a pronoun, count and background forms": (
+        Description("paragraph", (TWO_GREY_TRIANGLES, LIGHT_RED_STAR), "see", sentences=(
+            PositionSentence(bare(LIGHT_RED_STAR), ("top",), form=1),
+            PositionSentence(bare(TWO_GREY_TRIANGLES), ("bottom_left", "bottom_right"), form=2, joined=True),
+            RelationSentence(pronoun(TWO_GREY_TRIANGLES), "below", bare(LIGHT_RED_STAR)),
+            CountSentence(3, form=1),
+            BackgroundSentence("black", form=2),
+        )),
+        {
+            "en": "We see two small dark-grey triangles and a big light-red star. "
+                  "At the top is the star, and the two triangles can be seen in the bottom left corner "
+                  "and in the bottom right corner. "
+                  "They are below the star. In total, the image contains three objects. "
+                  "The scene is set against a black background.",
+            "de": "Man sieht zwei kleine dunkelgraue Dreiecke und einen großen hellroten Stern. "
+                  "Oben liegt der Stern und die beiden Dreiecke sieht man in der unteren linken Ecke "
+                  "und in der unteren rechten Ecke. Sie sind unter dem Stern. "
+                  "Insgesamt enthält das Bild drei Objekte. "
+                  "Das Ganze ist vor einem schwarzen Hintergrund zu sehen.",
+        },
+    ),
+    "depicted, with a relative clause on the first noun phrase": (
+        Description("short", (GREEN_STAR, RED_CIRCLE, ORANGE_DIAMOND), "depicted", relative="left_of"),
+        {
+            "en": "Depicted are a small green star that is to the left of a big red circle, "
+                  "as well as a small orange diamond.",
+            "de": "Abgebildet sind ein kleiner grüner Stern, der links von einem großen roten Kreis liegt, "
+                  "sowie eine kleine orangefarbene Raute.",
+        },
+    ),
+    "fragment caption with its background; one object, depicted": (
+        Description("short", (LIGHT_BLUE_CIRCLE,), "fragment", background="white"),
+        {
+            "en": "A small light-blue circle on a white background.",
+            "de": "Ein kleiner hellblauer Kreis vor weißem Hintergrund.",
+        },
+    ),
+    "statement register: a new subject after its new anchor, then known": (
+        Description("detailed", (GREEN_STAR, RED_CIRCLE), "statement", sentences=(
+            RelationSentence(GREEN_STAR, "next_to", RED_CIRCLE, form=1),
+            PositionSentence(bare(GREEN_STAR), ("left",)),
+            PositionSentence(pronoun(RED_CIRCLE), ("centre",), joined=True),
+        )),
+        {
+            "en": "Next to a big red circle is a small green star. The star is on the left, and it is in the "
+                  "centre.",
+            "de": "Neben einem großen roten Kreis liegt ein kleiner grüner Stern. "
+                  "Der Stern ist links und er ist in der Mitte.",
+        },
+    ),
+    "statement register, new subject in form 0 and 2; count forms for one object": (
+        Description("paragraph", (ORANGE_DIAMOND,), "statement", sentences=(
+            PositionSentence(ORANGE_DIAMOND, ("top_right",), form=2),
+            CountSentence(1, form=1),
+            CountSentence(1, form=2),
+            BackgroundSentence("beige", form=1),
+        )),
+        {
+            "en": "A small orange diamond can be seen in the top right corner. "
+                  "The image contains a single object. The picture has just one object. "
+                  "Everything is on a beige background.",
+            "de": "Man sieht eine kleine orangefarbene Raute in der oberen rechten Ecke. "
+                  "Insgesamt enthält das Bild ein einziges Objekt. "
+                  "Auf dem Bild gibt es nur ein einziges Objekt. "
+                  "Alles befindet sich vor beigem Hintergrund.",
+        },
+    ),
+    "seven keys and one key: counts above four, homonyms told apart by size": (
+        Description("paragraph", (Mention("key_door", "yellow", "plain", "small", 7),
+                                  Mention("key_keyboard", "yellow", "plain", "big")), "exist", sentences=(
+            RelationSentence(bare(Mention("key_door", "yellow", "plain", "small", 7), size=True), "above",
+                             bare(Mention("key_keyboard", "yellow", "plain", "big"), size=True)),
+            CountSentence(8, form=2),
+        )),
+        {
+            "en": "There are seven small yellow keys and a big yellow key. "
+                  "The seven small keys are above the big key. The picture has eight objects altogether.",
+            "de": "Auf dem Bild sind sieben kleine gelbe Schlüssel und eine große gelbe Taste. "
+                  "Die sieben kleinen Schlüssel sind über der großen Taste. "
+                  "Auf dem Bild gibt es acht Objekte.",
+        },
+    ),
+    "homonyms: English bow and bow, German Schleife and Bogen; both as subject": (
+        Description("detailed", (Mention("bow_ribbon", "red", "plain", "big"),
+                                 Mention("bow_weapon", "green", "plain", "small", 2),
+                                 Mention("nut_food", "grey", "dark", "small"),
+                                 Mention("bat_animal", "purple", "plain", "big")), "prefix", sentences=(
+            RelationSentence(bare(Mention("nut_food", "grey", "dark", "small")), "right_of",
+                             bare(Mention("bat_animal", "purple", "plain", "big"))),
+            PositionSentence(bare(Mention("bow_weapon", "green", "plain", "small", 2), colour=True),
+                             ("left", "right")),
+        )),
+        {
+            "en": "The image shows a big red bow, two small green bows, a small dark-grey nut "
+                  "and a big purple bat. The nut is to the right of the bat. "
+                  "The two green bows are on the left and on the right.",
+            "de": "Das Bild zeigt eine große rote Schleife, zwei kleine grüne Bögen, "
+                  "eine kleine dunkelgraue Nuss und eine große violette Fledermaus. "
+                  "Die Nuss ist rechts von der Fledermaus. "
+                  "Die beiden grünen Bögen sind links und rechts.",
+        },
+    ),
 }
 
 PAIRS = [(name, lang) for name, (_, expected) in CASES.items() for lang in expected]
@@ -329,3 +456,14 @@ def test_canonical_realisation_matches_hand_written_sentence(case, lang):
 def test_every_language_has_at_least_eight_hand_written_cases():
     for lang in ("en", "de", "fr", "es", "ru", "zh"):
         assert sum(lang in expected for _, expected in CASES.values()) >= 8
+
+
+def test_english_and_german_pin_every_form_opener_and_discourse_device():
+    for lang in ("en", "de"):
+        plans = [plan for plan, expected in CASES.values() if lang in expected]
+        sentences = [s for plan in plans for s in plan.sentences]
+        assert {plan.opener for plan in plans} == set(OPENERS)
+        for kind, forms in FORMS.items():
+            assert {s.form for s in sentences if isinstance(s, kind)} == set(range(forms)), (lang, kind)
+        assert any(plan.relative for plan in plans) and any(s.joined for s in sentences)
+        assert any(s.subject.pronoun for s in sentences if hasattr(s, "subject"))

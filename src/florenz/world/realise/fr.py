@@ -232,7 +232,8 @@ def _located(kind: str, sentence: RelationSentence | PositionSentence, place: st
     if sentence.form == 2 and kind == "position":
         return f"{pick(_SEE)} {_reference(subject, style)} {place}"
     if sentence.form == 2:
-        return f"{_reference(subject, style, True)} est {_agreeing(pick(_PLACED), subject, style)} {place}"
+        placed = f"{_IS_LOCATED[0][plural]} {_agreeing(pick(_PLACED), subject, style)}"  # "sont situées"
+        return f"{_reference(subject, style, True)} {placed} {place}"
     if not subject.known:
         return f"il y a {_reference(subject, style)} {place}"
     said = _agreeing(_PRONOUNS, subject, style) if subject.pronoun else _reference(subject, style, True)

@@ -29,7 +29,6 @@ BLUE_SHADES = ("light", "dark")
 SIZES = ("small", "big")
 BACKGROUNDS = ("white", "beige", "black")
 RELATIONS = ("left_of", "right_of", "above", "below")
-AMBIGUOUS_BOX_SHAPES = ("square", "rectangle")  # TEMPORARY: goes once plan.py and en.py (W1) drop "box"
 MAX_OBJECTS = 8  # one object per cell of a 3x3 grid, and one cell always free
 # Largest offset of an object's centre from its cell's centre (fraction of the image side): a big object
 # (render.RADIUS 0.12) then stays inside its cell (half side 1/6), so neighbours never touch.
@@ -114,18 +113,26 @@ def spatial_relations(objects: tuple[SceneObject, ...]) -> tuple[Relation, ...]:
     return tuple(relations)
 
 
+def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
+    """One of `options` at random (rng.choice converts them to an array first: ten times slower)."""
+    return options[int(rng.integers(len(options)))]
+
+
 def _sample_object(rng: np.random.Generator, x: float, y: float) -> SceneObject:
-    colour = str(rng.choice(COLOURS))
-    shade = str(rng.choice(BLUE_SHADES if colour == "blue" else SHADES, p=None))
-    return SceneObject(
-        shape=str(rng.choice(SHAPES)), colour=colour, shade=shade, size=str(rng.choice(SIZES)), x=x, y=y)
+    colour = _pick(rng, COLOURS)
+    shade = _pick(rng, BLUE_SHADES if colour == "blue" else SHADES)
+    return SceneObject(shape=_pick(rng, SHAPES), colour=colour, shade=shade, size=_pick(rng, SIZES), x=x, y=y)
 
 
 def _positions(rng: np.random.Generator, count: int) -> list[tuple[float, float]]:
-    """Centres on a jittered 3x3 grid, one object per cell, so objects rarely overlap."""
-    cells = rng.choice(9, size=count, replace=False)
-    jitter = rng.uniform(-CELL_JITTER, CELL_JITTER, size=(count, 2))
-    return [((c % 3 + 0.5) / 3 + jx, (c // 3 + 0.5) / 3 + jy) for c, (jx, jy) in zip(cells, jitter)]
+    """Centres on a jittered 3x3 grid, one object per cell, so objects never overlap."""
+    return _centres(rng, rng.choice(9, size=count, replace=False).tolist())
+
+
+def _centres(rng: np.random.Generator, cells: list[int]) -> list[tuple[float, float]]:
+    """A jittered centre in each of `cells` (numbered row by row)."""
+    jitter = rng.uniform(-CELL_JITTER, CELL_JITTER, size=(len(cells), 2))
+    return [((c % 3 + 0.5) / 3 + jx, (c // 3 + 0.5) / 3 + jy) for c, (jx, jy) in zip(cells, jitter.tolist())]
 
 
 def sample_scene(rng: np.random.Generator, max_objects: int = 4, repeat_probability: float = 0.3) -> Scene:
@@ -145,5 +152,73 @@ def sample_scene(rng: np.random.Generator, max_objects: int = 4, repeat_probabil
         else:
             objects.append(_sample_object(rng, x, y))
     ordered = tuple(objects)
-    background = str(rng.choice(BACKGROUNDS))
+    background = _pick(rng, BACKGROUNDS)
     return Scene(objects=ordered, relations=spatial_relations(ordered), background=background)
+
+
+def similar_scene(scene: Scene, similarity: float, rng: np.random.Generator) -> Scene:
+    """A scene like `scene`: the same groups and counts, with a share 1 - `similarity` of its attributes
+    changed (each group's shape, colour with shade, size and cells, and the background; the number changed
+    is rounded at random so the expected share is exact). Stands in for the near-miss scene a contrastive
+    model matches to a text, as the paper's CLIP-aligned bitext is attached to images."""
+    if not 0 <= similarity <= 1:
+        raise ValueError(f"similarity is {similarity}; use a share of attributes kept in [0, 1]")
+    groups = list(scene.groups())
+    slots = [(number, attribute) for number in range(len(groups)) for attribute in _GROUP_ATTRIBUTES]
+    slots.append((-1, "background"))
+    expected = (1 - similarity) * len(slots)
+    changes = int(expected) + int(rng.random() < expected - int(expected))
+    looks = [group.prototype for group in groups]
+    cells = [[_cell_of(scene.objects[i]) for i in group.indices] for group in groups]
+    moved = [False] * len(groups)
+    background = scene.background
+    for slot in rng.choice(len(slots), size=changes, replace=False):
+        number, attribute = slots[slot]
+        if attribute == "background":
+            background = _pick(rng, [b for b in BACKGROUNDS if b != background])
+        elif attribute == "cells":
+            cells[number], moved[number] = _other_cells(cells, number, rng), True
+        else:
+            looks[number] = _other_look(looks, number, attribute, rng)
+    objects = list(scene.objects)
+    for group, look, group_cells, group_moved in zip(groups, looks, cells, moved):
+        centres = (_centres(rng, group_cells) if group_moved
+                   else [(objects[i].x, objects[i].y) for i in group.indices])
+        for index, (x, y) in zip(group.indices, centres):
+            objects[index] = replace(look, x=x, y=y)
+    ordered = tuple(objects)
+    return Scene(ordered, spatial_relations(ordered), background)
+
+
+_GROUP_ATTRIBUTES = ("shape", "colour", "size", "cells")
+
+
+def _cell_of(obj: SceneObject) -> int:
+    return 3 * min(int(obj.y * 3), 2) + min(int(obj.x * 3), 2)
+
+
+def _other_look(looks: list[SceneObject], number: int, attribute: str,
+                rng: np.random.Generator) -> SceneObject:
+    """Group `number`'s look with `attribute` (shape, colour or size) changed, unlike every other group's
+    (unchanged where every other value would make it look like another group)."""
+    look = looks[number]
+    if attribute == "shape":
+        candidates = [replace(look, shape=shape) for shape in SHAPES if shape != look.shape]
+    elif attribute == "colour":
+        candidates = [replace(look, colour=colour, shade=shade) for colour in COLOURS
+                      for shade in (BLUE_SHADES if colour == "blue" else SHADES) if colour != look.colour]
+    else:
+        candidates = [replace(look, size=size) for size in SIZES if size != look.size]
+    others = [other for index, other in enumerate(looks) if index != number]
+    candidates = [c for c in candidates if not any(c.looks_like(other) for other in others)]
+    return candidates[int(rng.integers(len(candidates)))] if candidates else look
+
+
+def _other_cells(cells: list[list[int]], number: int, rng: np.random.Generator) -> list[int]:
+    """New cells for group `number`: free ones or its own, not the same set (a scene has a free cell)."""
+    taken = {cell for index, group_cells in enumerate(cells) if index != number for cell in group_cells}
+    free = [cell for cell in range(9) if cell not in taken]
+    while True:
+        chosen = [int(cell) for cell in rng.choice(free, size=len(cells[number]), replace=False)]
+        if set(chosen) != set(cells[number]):
+            return chosen

@@ -60,7 +60,7 @@ CASES = {
             "en": "The image shows a small light-blue circle.",
             "de": "Das Bild zeigt einen kleinen hellblauen Kreis.",
             "fr": "La photo montre un petit cercle bleu clair.",
-            "es": "La imagen muestra un pequeño círculo azul claro.",
+            "es": "La imagen muestra un círculo azul claro pequeño.",
             "ru": "На картинке изображен маленький голубой круг.",
             "zh": "图为一个浅蓝色的小圆形。",
         },
@@ -75,9 +75,9 @@ CASES = {
             "de": "Auf dem Bild sind zwei große rote Quadrate und ein kleines dunkelgelbes Dreieck. "
                   "Links von einem Dreieck sind zwei große rote Quadrate.",
             "fr": "Il y a deux grands carrés rouges et un petit triangle jaune foncé. "
-                  "Deux grands carrés rouges sont à gauche d'un triangle.",
-            "es": "En la imagen hay dos grandes cuadrados rojos y un pequeño triángulo amarillo oscuro. "
-                  "A la izquierda de un triángulo hay dos grandes cuadrados rojos.",
+                  "Il y a deux grands carrés rouges à gauche d'un triangle.",
+            "es": "Hay dos cuadrados rojos grandes y un triángulo amarillo oscuro pequeño. "
+                  "Hay dos cuadrados rojos grandes a la izquierda de un triángulo.",
             "ru": "На картинке два больших красных квадрата и маленький темно-желтый треугольник. "
                   "Слева от треугольника находятся два больших красных квадрата.",
             "zh": "图中有两个红色的大正方形和一个深黄色的小三角形。三角形的左边有两个红色的大正方形。",
@@ -94,8 +94,8 @@ CASES = {
                   "Der kleine Stern ist neben dem roten Kreis.",
             "fr": "La photo montre une petite étoile verte et un grand cercle rouge. "
                   "La petite étoile est à côté du cercle rouge.",
-            "es": "La imagen muestra una pequeña estrella verde y un gran círculo rojo. "
-                  "La pequeña estrella está al lado del círculo rojo.",
+            "es": "La imagen muestra una estrella verde pequeña y un círculo rojo grande. "
+                  "La estrella pequeña está al lado del círculo rojo.",
             "ru": "На картинке изображена маленькая зеленая звезда и большой красный круг. "
                   "Маленькая звезда находится рядом с красным кругом.",
             "zh": "图为一颗绿色的小星星和一个红色的大圆形。小星星在红色圆形的旁边。",
@@ -110,9 +110,9 @@ CASES = {
             "de": "Man sieht ein großes hellviolettes Herz und eine kleine orangefarbene Raute. "
                   "Über einer kleinen orangefarbenen Raute ist ein großes hellviolettes Herz.",
             "fr": "On voit un grand cœur violet clair et un petit losange orange. "
-                  "Un grand cœur violet clair est au-dessus d'un petit losange orange.",
-            "es": "En la imagen se ven un gran corazón morado claro y un pequeño rombo naranja. "
-                  "Encima de un pequeño rombo naranja hay un gran corazón morado claro.",
+                  "Il y a un grand cœur violet clair au-dessus d'un petit losange orange.",
+            "es": "Vemos un corazón morado claro grande y un rombo naranja pequeño. "
+                  "Hay un corazón morado claro grande encima de un rombo naranja pequeño.",
             "ru": "Мы видим большое светло-фиолетовое сердце и маленький оранжевый ромб. "
                   "Над маленьким оранжевым ромбом находится большое светло-фиолетовое сердце.",
             "zh": "可以看到一个浅紫色的大心形和一个橙色的小菱形。橙色小菱形的上方有一个浅紫色的大心形。",
@@ -125,7 +125,7 @@ CASES = {
             "en": "The image shows three small dark-blue stars and a big grey heart.",
             "de": "Das Bild zeigt drei kleine dunkelblaue Sterne und ein großes graues Herz.",
             "fr": "La photo montre trois petites étoiles bleu foncé et un grand cœur gris.",
-            "es": "La imagen muestra tres pequeñas estrellas azul oscuro y un gran corazón gris.",
+            "es": "La imagen muestra tres estrellas azul oscuro pequeñas y un corazón gris grande.",
             "ru": "На картинке изображены три маленькие синие звезды и большое серое сердце.",
             "zh": "图为三颗深蓝色的小星星和一个灰色的大心形。",
         },
@@ -136,7 +136,7 @@ CASES = {
             "en": "There are four small light-green hearts.",
             "de": "Auf dem Bild sind vier kleine hellgrüne Herzen.",
             "fr": "Il y a quatre petits cœurs vert clair.",
-            "es": "En la imagen hay cuatro pequeños corazones verde claro.",
+            "es": "Hay cuatro corazones verde claro pequeños.",
             "ru": "На картинке четыре маленьких светло-зеленых сердца.",
             "zh": "图中有四个浅绿色的小心形。",
         },
@@ -147,7 +147,7 @@ CASES = {
             "en": "We see two small yellow stars and a big dark-blue diamond.",
             "de": "Man sieht zwei kleine gelbe Sterne und eine große dunkelblaue Raute.",
             "fr": "On voit deux petites étoiles jaunes et un grand losange bleu foncé.",
-            "es": "En la imagen se ven dos pequeñas estrellas amarillas y un gran rombo azul oscuro.",
+            "es": "Vemos dos estrellas amarillas pequeñas y un rombo azul oscuro grande.",
             "ru": "Мы видим две маленькие желтые звезды и большой синий ромб.",
             "zh": "可以看到两颗黄色的小星星和一个深蓝色的大菱形。",
         },
@@ -158,7 +158,7 @@ CASES = {
             "en": "We see a small blue star.",
             "de": "Man sieht einen kleinen blauen Stern.",
             "fr": "On voit une petite étoile bleue.",
-            "es": "En la imagen se ve una pequeña estrella azul.",
+            "es": "Vemos una estrella azul pequeña.",
             "ru": "Мы видим маленькую голубую звезду.",
             "zh": "可以看到一颗蓝色的小星星。",
         },
@@ -168,6 +168,8 @@ CASES = {
         {
             "en": "We see a small blue star.",
             "de": "Man sieht einen kleinen blauen Stern.",
+            "fr": "On voit une petite étoile bleue.",
+            "es": "Vemos una estrella azul pequeña.",
             "ru": "Мы видим маленькую синюю звезду.",
         },
     ),
@@ -192,7 +194,7 @@ CASES = {
                   "Les deux triangles sont au-dessous de l'étoile. "
                   "Les deux triangles sont dans le coin inférieur gauche et dans le coin inférieur droit. "
                   "L'étoile est en haut. Il y a trois objets au total. Le fond est beige.",
-            "es": "En la imagen hay dos pequeños triángulos gris oscuro y una gran estrella rojo claro. "
+            "es": "Hay dos triángulos gris oscuro pequeños y una estrella rojo claro grande. "
                   "Los dos triángulos están debajo de la estrella. "
                   "Los dos triángulos están en la esquina inferior izquierda y "
                   "en la esquina inferior derecha. "
@@ -217,9 +219,9 @@ CASES = {
                   "Das große orangefarbene Quadrat ist rechts vom kleinen dunkelvioletten Kreis.",
             "fr": "La photo montre un grand carré orange et un petit cercle violet foncé sur fond noir. "
                   "Le grand carré orange est à droite du petit cercle violet foncé.",
-            "es": "La imagen muestra un gran cuadrado naranja y un pequeño círculo morado oscuro "
+            "es": "La imagen muestra un cuadrado naranja grande y un círculo morado oscuro pequeño "
                   "sobre un fondo negro. "
-                  "El gran cuadrado naranja está a la derecha del pequeño círculo morado oscuro.",
+                  "El cuadrado naranja grande está a la derecha del círculo morado oscuro pequeño.",
             "ru": "На картинке изображен большой оранжевый квадрат и маленький темно-фиолетовый круг "
                   "на черном фоне. "
                   "Большой оранжевый квадрат находится справа от маленького темно-фиолетового круга.",
@@ -239,9 +241,9 @@ CASES = {
                   "There is only one object. The background is white.",
             "de": "Man sieht einen kleinen orangefarbenen Kreis. In der Mitte ist ein orangefarbener Kreis. "
                   "Es ist nur ein Objekt zu sehen. Der Hintergrund ist weiß.",
-            "fr": "On voit un petit cercle orange. Un cercle orange est au centre. "
+            "fr": "On voit un petit cercle orange. Il y a un cercle orange au centre. "
                   "Il n'y a qu'un seul objet. Le fond est blanc.",
-            "es": "En la imagen se ve un pequeño círculo naranja. En el centro hay un círculo naranja. "
+            "es": "Vemos un círculo naranja pequeño. Hay un círculo naranja en el centro. "
                   "Solo hay un objeto. El fondo es blanco.",
             "ru": "Мы видим маленький оранжевый круг. В центре находится оранжевый круг. "
                   "На картинке только один объект. Фон белый.",
@@ -260,7 +262,7 @@ CASES = {
                   "Das Herz ist neben dem Stern. Der Stern ist links vom Herzen.",
             "fr": "La photo montre un grand cœur rouge et une petite étoile gris clair. "
                   "Le cœur est à côté de l'étoile. L'étoile est à gauche du cœur.",
-            "es": "La imagen muestra un gran corazón rojo y una pequeña estrella gris claro. "
+            "es": "La imagen muestra un corazón rojo grande y una estrella gris claro pequeña. "
                   "El corazón está al lado de la estrella. La estrella está a la izquierda del corazón.",
             "ru": "На картинке изображено большое красное сердце и маленькая светло-серая звезда. "
                   "Сердце находится рядом со звездой. Звезда находится слева от сердца.",
@@ -279,7 +281,7 @@ CASES = {
                   "Der Kreis ist links von den beiden Sternen. Der Kreis ist unter den beiden Sternen.",
             "fr": "Il y a un grand cercle bleu foncé et deux petites étoiles jaunes. "
                   "Le cercle est à gauche des deux étoiles. Le cercle est au-dessous des deux étoiles.",
-            "es": "En la imagen hay un gran círculo azul oscuro y dos pequeñas estrellas amarillas. "
+            "es": "Hay un círculo azul oscuro grande y dos estrellas amarillas pequeñas. "
                   "El círculo está a la izquierda de las dos estrellas. "
                   "El círculo está debajo de las dos estrellas.",
             "ru": "На картинке большой синий круг и две маленькие желтые звезды. "
@@ -301,6 +303,14 @@ CASES = {
                   "Links von fünf kleinen roten Sternen ist ein großer roter Kreis. "
                   "Über fünf kleinen roten Sternen ist ein großer roter Kreis. "
                   "Insgesamt sind es sechs Objekte.",
+            "fr": "La photo montre cinq petites étoiles rouges. "
+                  "Il y a un grand cercle rouge à gauche de cinq petites étoiles rouges. "
+                  "Il y a un grand cercle rouge au-dessus de cinq petites étoiles rouges. "
+                  "Il y a six objets au total.",
+            "es": "La imagen muestra cinco estrellas rojas pequeñas. "
+                  "Hay un círculo rojo grande a la izquierda de cinco estrellas rojas pequeñas. "
+                  "Hay un círculo rojo grande encima de cinco estrellas rojas pequeñas. "
+                  "En total hay seis objetos.",
             "ru": "На картинке изображены пять маленьких красных звезд. "
                   "Слева от пяти маленьких красных звезд находится большой красный круг. "
                   "Над пятью маленькими красными звездами находится большой красный круг. "
@@ -327,6 +337,10 @@ CASES = {
                   "To the left of the circle is the star.",
             "de": "Das Bild zeigt einen kleinen grünen Stern und einen großen roten Kreis. "
                   "Links vom Kreis liegt der Stern.",
+            "fr": "La photo montre une petite étoile verte et un grand cercle rouge. "
+                  "À gauche du cercle se trouve l'étoile.",
+            "es": "La imagen muestra una estrella verde pequeña y un círculo rojo grande. "
+                  "A la izquierda del círculo está la estrella.",
         },
     ),
     "relation form 2: seen from the anchor / object first": (
@@ -338,6 +352,10 @@ CASES = {
                   "The two yellow stars have the green star above them.",
             "de": "Man sieht einen kleinen grünen Stern und zwei kleine gelbe Sterne. "
                   "Den grünen Stern sieht man über den beiden gelben Sternen.",
+            "fr": "On voit une petite étoile verte et deux petites étoiles jaunes. "
+                  "L'étoile verte est située au-dessus des deux étoiles jaunes.",
+            "es": "Vemos una estrella verde pequeña y dos estrellas amarillas pequeñas. "
+                  "La estrella verde queda encima de las dos estrellas amarillas.",
         },
     ),
     "position forms 1 and 2 joined, a pronoun, count and background forms": (
@@ -359,6 +377,14 @@ CASES = {
                   "und in der unteren rechten Ecke. Sie sind unter dem Stern. "
                   "Insgesamt enthält das Bild drei Objekte. "
                   "Das Ganze ist vor einem schwarzen Hintergrund zu sehen.",
+            "fr": "On voit deux petits triangles gris foncé et une grande étoile rouge clair. "
+                  "En haut se trouve l'étoile, et on voit les deux triangles dans le coin inférieur gauche "
+                  "et dans le coin inférieur droit. Ils sont au-dessous de l'étoile. "
+                  "Au total, l'image contient trois objets. Les objets se détachent sur un fond noir.",
+            "es": "Vemos dos triángulos gris oscuro pequeños y una estrella rojo claro grande. "
+                  "Arriba está la estrella, y se ven los dos triángulos en la esquina inferior izquierda "
+                  "y en la esquina inferior derecha. Están debajo de la estrella. "
+                  "En total, la imagen contiene tres objetos. Los objetos destacan sobre un fondo negro.",
         },
     ),
     "depicted, with a relative clause on the first noun phrase": (
@@ -368,6 +394,10 @@ CASES = {
                   "as well as a small orange diamond.",
             "de": "Abgebildet sind ein kleiner grüner Stern, der links von einem großen roten Kreis liegt, "
                   "sowie eine kleine orangefarbene Raute.",
+            "fr": "Sur la photo, on voit une petite étoile verte qui est à gauche d'un grand cercle rouge, "
+                  "ainsi qu'un petit losange orange.",
+            "es": "Se ve una estrella verde pequeña que está a la izquierda de un círculo rojo grande, "
+                  "así como un rombo naranja pequeño.",
         },
     ),
     "fragment caption with its background; one object, depicted": (
@@ -375,6 +405,8 @@ CASES = {
         {
             "en": "A small light-blue circle on a white background.",
             "de": "Ein kleiner hellblauer Kreis vor weißem Hintergrund.",
+            "fr": "Un petit cercle bleu clair sur fond blanc.",
+            "es": "Un círculo azul claro pequeño sobre un fondo blanco.",
         },
     ),
     "statement register: a new subject after its new anchor, then known": (
@@ -405,6 +437,12 @@ CASES = {
                   "Insgesamt enthält das Bild ein einziges Objekt. "
                   "Auf dem Bild gibt es nur ein einziges Objekt. "
                   "Alles befindet sich vor beigem Hintergrund.",
+            "fr": "On voit un petit losange orange dans le coin supérieur droit. "
+                  "Au total, l'image ne contient qu'un objet. On ne compte qu'un seul objet. "
+                  "Tout est sur fond beige.",
+            "es": "Se ve un rombo naranja pequeño en la esquina superior derecha. "
+                  "En total, la imagen contiene un solo objeto. La imagen tiene un único objeto. "
+                  "Todo está sobre un fondo beige.",
         },
     ),
     "seven keys and one key: counts above four, homonyms told apart by size": (
@@ -420,6 +458,11 @@ CASES = {
             "de": "Auf dem Bild sind sieben kleine gelbe Schlüssel und eine große gelbe Taste. "
                   "Die sieben kleinen Schlüssel sind über der großen Taste. "
                   "Auf dem Bild gibt es acht Objekte.",
+            "fr": "Il y a sept petites clés jaunes et une grande touche jaune. "
+                  "Les sept petites clés sont au-dessus de la grande touche. On compte huit objets en tout.",
+            "es": "Hay siete llaves amarillas pequeñas y una tecla amarilla grande. "
+                  "Las siete llaves pequeñas están encima de la tecla grande. "
+                  "La imagen tiene ocho objetos en total.",
         },
     ),
     "homonyms: English bow and bow, German Schleife and Bogen; both as subject": (
@@ -440,6 +483,53 @@ CASES = {
                   "eine kleine dunkelgraue Nuss und eine große violette Fledermaus. "
                   "Die Nuss ist rechts von der Fledermaus. "
                   "Die beiden grünen Bögen sind links und rechts.",
+            "fr": "La photo montre un grand nœud rouge, deux petits arcs verts, une petite noix gris foncé "
+                  "et une grande chauve-souris violette. La noix est à droite de la chauve-souris. "
+                  "Les deux arcs verts sont à gauche et à droite.",
+            "es": "La imagen muestra un lazo rojo grande, dos arcos verdes pequeños, "
+                  "una nuez gris oscuro pequeña y un murciélago morado grande. "
+                  "La nuez está a la derecha del murciélago. "
+                  "Los dos arcos verdes están a la izquierda y a la derecha.",
+        },
+    ),
+    "pronoun joined to its own subject; elision before a vowel (l'écrou), de la, del": (
+        Description("detailed", (Mention("nut_hardware", "grey", "plain", "small"),
+                                 Mention("bat_club", "blue", "dark", "big")), "exist", sentences=(
+            PositionSentence(bare(Mention("nut_hardware", "grey", "plain", "small")), ("top_left",)),
+            RelationSentence(pronoun(Mention("nut_hardware", "grey", "plain", "small")), "left_of",
+                             bare(Mention("bat_club", "blue", "dark", "big")), joined=True),
+        )),
+        {
+            "fr": "Il y a un petit écrou gris et une grande batte bleu foncé. "
+                  "L'écrou est dans le coin supérieur gauche et il est à gauche de la batte.",
+            "es": "Hay una tuerca gris pequeña y un bate azul oscuro grande. "
+                  "La tuerca está en la esquina superior izquierda y está a la izquierda del bate.",
+        },
+    ),
+    "relative clause of two plural groups, with the background": (
+        Description("short", (Mention("bat_animal", "orange", "plain", "small", 3),
+                              Mention("key_keyboard", "green", "light", "big", 2)), "exist", background="white",
+                    relative="below"),
+        {
+            "fr": "Il y a trois petites chauves-souris orange qui sont au-dessous de deux grandes touches "
+                  "vert clair, le tout sur fond blanc.",
+            "es": "Hay tres murciélagos naranjas pequeños que están debajo de dos teclas verde claro grandes, "
+                  "todo sobre un fondo blanco.",
+        },
+    ),
+    "statement register: eight nuts, a new anchor after 'de' (de huit), inversion of a known plural": (
+        Description("detailed", (Mention("heart", "red", "plain", "small"),
+                                 Mention("nut_food", "yellow", "dark", "big", 8)), "statement", sentences=(
+            RelationSentence(Mention("heart", "red", "plain", "small"), "above",
+                             Mention("nut_food", "yellow", "dark", "big", 8)),
+            PositionSentence(bare(Mention("nut_food", "yellow", "dark", "big", 8), colour=True),
+                             ("left", "centre", "right", "bottom"), form=1),
+        )),
+        {
+            "fr": "Il y a un petit cœur rouge au-dessus de huit grandes noix jaune foncé. "
+                  "À gauche, au centre, à droite et en bas se trouvent les huit noix jaune foncé.",
+            "es": "Hay un corazón rojo pequeño encima de ocho nueces amarillo oscuro grandes. "
+                  "A la izquierda, en el centro, a la derecha y abajo están las ocho nueces amarillo oscuro.",
         },
     ),
 }

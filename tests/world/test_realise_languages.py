@@ -78,9 +78,9 @@ CASES = {
                   "Il y a deux grands carrés rouges à gauche d'un triangle.",
             "es": "Hay dos cuadrados rojos grandes y un triángulo amarillo oscuro pequeño. "
                   "Hay dos cuadrados rojos grandes a la izquierda de un triángulo.",
-            "ru": "На картинке два больших красных квадрата и маленький темно-желтый треугольник. "
+            "ru": "На картинке есть два больших красных квадрата и маленький темно-желтый треугольник. "
                   "Слева от треугольника находятся два больших красных квадрата.",
-            "zh": "图中有两个红色的大正方形和一个深黄色的小三角形。三角形的左边有两个红色的大正方形。",
+            "zh": "图中有两个红色的大正方形和一个深黄色的小三角形。一个三角形的左边有两个红色的大正方形。",
         },
     ),
     "feminine star first, next to with dative/instrumental": (
@@ -115,7 +115,7 @@ CASES = {
                   "Hay un corazón morado claro grande encima de un rombo naranja pequeño.",
             "ru": "Мы видим большое светло-фиолетовое сердце и маленький оранжевый ромб. "
                   "Над маленьким оранжевым ромбом находится большое светло-фиолетовое сердце.",
-            "zh": "可以看到一个浅紫色的大心形和一个橙色的小菱形。橙色小菱形的上方有一个浅紫色的大心形。",
+            "zh": "可以看到一个浅紫色的大心形和一个橙色的小菱形。一个橙色小菱形的上方有一个浅紫色的大心形。",
         },
     ),
     "three feminine stars, plural prefix": (
@@ -137,7 +137,7 @@ CASES = {
             "de": "Auf dem Bild sind vier kleine hellgrüne Herzen.",
             "fr": "Il y a quatre petits cœurs vert clair.",
             "es": "Hay cuatro corazones verde claro pequeños.",
-            "ru": "На картинке четыре маленьких светло-зеленых сердца.",
+            "ru": "На картинке есть четыре маленьких светло-зеленых сердца.",
             "zh": "图中有四个浅绿色的小心形。",
         },
     ),
@@ -199,12 +199,12 @@ CASES = {
                   "Los dos triángulos están en la esquina inferior izquierda y "
                   "en la esquina inferior derecha. "
                   "La estrella está arriba. En total hay tres objetos. El fondo es beige.",
-            "ru": "На картинке два маленьких темно-серых треугольника и большая светло-красная звезда. "
+            "ru": "На картинке есть два маленьких темно-серых треугольника и большая светло-красная звезда. "
                   "Оба треугольника находятся под звездой. "
                   "Оба треугольника находятся в левом нижнем углу и в правом нижнем углу. "
                   "Звезда находится вверху. Всего на картинке три объекта. Фон бежевый.",
             "zh": "图中有两个深灰色的小三角形和一颗浅红色的大星星。两个三角形在星星的下方。"
-                  "两个三角形分别在左下角和右下角。星星在顶部。图中一共有三个物体。背景是米色的。",
+                  "两个三角形分别在左下角和右下角。星星在顶部。图中总共有三个物体。背景是米色的。",
         },
     ),
     "background phrase, right of with contraction": (
@@ -284,7 +284,7 @@ CASES = {
             "es": "Hay un círculo azul oscuro grande y dos estrellas amarillas pequeñas. "
                   "El círculo está a la izquierda de las dos estrellas. "
                   "El círculo está debajo de las dos estrellas.",
-            "ru": "На картинке большой синий круг и две маленькие желтые звезды. "
+            "ru": "На картинке есть большой синий круг и две маленькие желтые звезды. "
                   "Круг находится слева от обеих звезд. Круг находится под обеими звездами.",
             "zh": "图中有一个深蓝色的大圆形和两颗黄色的小星星。圆形在两颗星星的左边。圆形在两颗星星的下方。",
         },
@@ -315,6 +315,8 @@ CASES = {
                   "Слева от пяти маленьких красных звезд находится большой красный круг. "
                   "Над пятью маленькими красными звездами находится большой красный круг. "
                   "Всего на картинке шесть объектов.",
+            "zh": "图为五颗红色的小星星。五颗红色小星星的左边有一个红色的大圆形。"
+                  "五颗红色小星星的上方有一个红色的大圆形。图中总共有六个物体。",
         },
     ),
     "со before a consonant cluster": (
@@ -341,6 +343,9 @@ CASES = {
                   "À gauche du cercle se trouve l'étoile.",
             "es": "La imagen muestra una estrella verde pequeña y un círculo rojo grande. "
                   "A la izquierda del círculo está la estrella.",
+            "ru": "На картинке изображена маленькая зеленая звезда и большой красный круг. "
+                  "Слева от круга находится звезда.",
+            "zh": "图为一颗绿色的小星星和一个红色的大圆形。圆形的左边是星星。",
         },
     ),
     "relation form 2: seen from the anchor / object first": (
@@ -356,6 +361,10 @@ CASES = {
                   "L'étoile verte est située au-dessus des deux étoiles jaunes.",
             "es": "Vemos una estrella verde pequeña y dos estrellas amarillas pequeñas. "
                   "La estrella verde queda encima de las dos estrellas amarillas.",
+            "ru": "Мы видим маленькую зеленую звезду и две маленькие желтые звезды. "
+                  "Зеленая звезда расположена над обеими желтыми звездами.",
+            "zh": "可以看到一颗绿色的小星星和两颗黄色的小星星。"
+                  "在两颗黄色星星的上方可以看到绿色的星星。",
         },
     ),
     "position forms 1 and 2 joined, a pronoun, count and background forms": (
@@ -385,6 +394,12 @@ CASES = {
                   "Arriba está la estrella, y se ven los dos triángulos en la esquina inferior izquierda "
                   "y en la esquina inferior derecha. Están debajo de la estrella. "
                   "En total, la imagen contiene tres objetos. Los objetos destacan sobre un fondo negro.",
+            "ru": "Мы видим два маленьких темно-серых треугольника и большую светло-красную звезду. "
+                  "Вверху находится звезда, а оба треугольника видны в левом нижнем углу и в правом нижнем "
+                  "углу. Они находятся под звездой. Всего изображено три объекта. На картинке черный фон.",
+            "zh": "可以看到两个深灰色的小三角形和一颗浅红色的大星星。"
+                  "顶部是星星，在左下角和右下角可以看到两个三角形。它们在星星的下方。"
+                  "整幅图共包含三个物体。画面的底色是黑色的。",
         },
     ),
     "depicted, with a relative clause on the first noun phrase": (
@@ -398,6 +413,9 @@ CASES = {
                   "ainsi qu'un petit losange orange.",
             "es": "Se ve una estrella verde pequeña que está a la izquierda de un círculo rojo grande, "
                   "así como un rombo naranja pequeño.",
+            "ru": "Изображена маленькая зеленая звезда, которая находится слева от большого красного круга, "
+                  "и маленький оранжевый ромб.",
+            "zh": "画面上是一颗位于红色大圆形左边的绿色小星星和一个橙色的小菱形。",
         },
     ),
     "fragment caption with its background; one object, depicted": (
@@ -407,6 +425,8 @@ CASES = {
             "de": "Ein kleiner hellblauer Kreis vor weißem Hintergrund.",
             "fr": "Un petit cercle bleu clair sur fond blanc.",
             "es": "Un círculo azul claro pequeño sobre un fondo blanco.",
+            "ru": "Маленький голубой круг на белом фоне.",
+            "zh": "一个浅蓝色的小圆形，背景是白色的。",
         },
     ),
     "statement register: a new subject after its new anchor, then known": (
@@ -443,6 +463,10 @@ CASES = {
             "es": "Se ve un rombo naranja pequeño en la esquina superior derecha. "
                   "En total, la imagen contiene un solo objeto. La imagen tiene un único objeto. "
                   "Todo está sobre un fondo beige.",
+            "ru": "В правом верхнем углу виден маленький оранжевый ромб. Изображен всего один объект. "
+                  "Объект на картинке всего один. Все изображено на бежевом фоне.",
+            "zh": "在右上角可以看到一个橙色的小菱形。整幅图只包含一个物体。图中的物体只有一个。"
+                  "画面以米色为背景。",
         },
     ),
     "seven keys and one key: counts above four, homonyms told apart by size": (
@@ -463,6 +487,10 @@ CASES = {
             "es": "Hay siete llaves amarillas pequeñas y una tecla amarilla grande. "
                   "Las siete llaves pequeñas están encima de la tecla grande. "
                   "La imagen tiene ocho objetos en total.",
+            "ru": "На картинке есть семь маленьких желтых ключей и большая желтая клавиша. "
+                  "Семь маленьких ключей находятся над большой клавишей. Объектов на картинке всего восемь.",
+            "zh": "图中有七把黄色的小钥匙和一个黄色的大按键。七把小钥匙在大按键的上方。"
+                  "图中的物体总共有八个。",
         },
     ),
     "homonyms: English bow and bow, German Schleife and Bogen; both as subject": (
@@ -490,6 +518,42 @@ CASES = {
                   "una nuez gris oscuro pequeña y un murciélago morado grande. "
                   "La nuez está a la derecha del murciélago. "
                   "Los dos arcos verdes están a la izquierda y a la derecha.",
+            "ru": "На картинке изображен большой красный бант, два маленьких зеленых лука, "
+                  "маленький темно-серый орех и большая фиолетовая летучая мышь. "
+                  "Орех находится справа от летучей мыши. Оба зеленых лука находятся слева и справа.",
+            "zh": "图为一个红色的大蝴蝶结、两张绿色的小弓、一颗深灰色的小坚果和一只紫色的大蝙蝠。"
+                  "坚果在蝙蝠的右边。两张绿色的弓分别在左侧和右侧。",
+        },
+    ),
+    "animate bats: the accusative plural is the genitive; five nuts; measure words 只 and 个": (
+        Description("short", (Mention("bat_animal", "grey", "plain", "small", 3),
+                              Mention("nut_hardware", "red", "dark", "big", 5)), "see"),
+        {
+            "ru": "Мы видим трех маленьких серых летучих мышей и пять больших темно-красных гаек.",
+            "zh": "可以看到三只灰色的小蝙蝠和五个深红色的大螺母。",
+        },
+    ),
+    "statement: a new subject last, a joined pronoun after it, a new pair as anchor, then оба": (
+        Description("paragraph", (RED_HEART, TWO_YELLOW_STARS), "statement", sentences=(
+            PositionSentence(RED_HEART, ("top",)),
+            RelationSentence(pronoun(RED_HEART), "above", TWO_YELLOW_STARS, joined=True),
+            PositionSentence(bare(TWO_YELLOW_STARS), ("bottom_left", "bottom")),
+        )),
+        {
+            "ru": "Вверху находится большое красное сердце, и оно находится над двумя маленькими желтыми "
+                  "звездами. Обе звезды находятся в левом нижнем углу и внизу.",
+            "zh": "顶部有一个红色的大心形，它在两颗黄色小星星的上方。两颗星星分别在左下角和底部。",
+        },
+    ),
+    "a joined pronoun after a known subject: а также, a zero subject": (
+        Description("detailed", (GREY_STAR, DARK_BLUE_CIRCLE), "prefix", sentences=(
+            PositionSentence(bare(GREY_STAR), ("centre",)),
+            RelationSentence(pronoun(GREY_STAR), "right_of", bare(DARK_BLUE_CIRCLE), joined=True),
+        )),
+        {
+            "ru": "На картинке изображена маленькая светло-серая звезда и большой синий круг. "
+                  "Звезда находится в центре, а также справа от круга.",
+            "zh": "图为一颗浅灰色的小星星和一个深蓝色的大圆形。星星在中间，在圆形的右边。",
         },
     ),
     "pronoun joined to its own subject; elision before a vowel (l'écrou), de la, del": (

@@ -59,6 +59,7 @@ _POSITIONS = {
 _BACKGROUNDS = {"white": "白色", "beige": "米色", "black": "黑色"}
 _THINGS = ("物体", "图形")  # what the count sentence counts, both with 个
 _LOCATED = ("在", "位于")
+_LOCATED_BEFORE_NOUN = ("位于", "在")  # a relative clause reads better with the written 位于
 _SEE = ("可以看到", "能看到")
 _OPENINGS = {"exist": ("图中有", "画面中有", "有"), "see": ("可以看到", "我们可以看到", "图中可以看到"),
              "depicted": ("画面上是", "图上画的是"), "fragment": ("",)}
@@ -133,8 +134,9 @@ def _overview_list(description: Description, style: _Style) -> str:
         if anchor.count > 1:
             landmark = _measured(anchor, style) + landmark
         side = style.choices.pick(_RELATIONS[description.relative])
-        phrases[:2] = [f"{_measured(first, style)}{style.choices.pick(_LOCATED)}{landmark}{side}的"
-                       f"{_described(first, style, linked=False)}"]
+        located = style.choices.pick(_LOCATED_BEFORE_NOUN)
+        head = _described(first, style, linked=False)
+        phrases[:2] = [f"{_measured(first, style)}{located}{landmark}{side}的{head}"]
     objects = join_list(phrases, "和", "、")
     if description.background:
         objects += f"，背景是{_BACKGROUNDS[description.background]}的"

@@ -9,6 +9,7 @@ spatial relations that clearly hold between them. Identical-looking objects form
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -83,6 +84,10 @@ class Scene:
 
     def groups(self) -> tuple[Group, ...]:
         """Look-alike objects grouped, in order of first appearance."""
+        return self._groups
+
+    @cached_property
+    def _groups(self) -> tuple[Group, ...]:  # every plan of the scene asks again: ~17 per training image
         groups: list[list[int]] = []
         for index, obj in enumerate(self.objects):
             for group in groups:

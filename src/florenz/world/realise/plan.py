@@ -190,7 +190,8 @@ def plan_description(scene: Scene, detail: str, rng: np.random.Generator | None,
     if high:
         sentences = _ordered(sentences, overview, choices)
         sentences = [_with_form(s, choices) for s in sentences]
-    fewest, most = {"short": (1, 1), "detailed": (2, 3), "paragraph": (4, 99)}[detail]
+    # written sentences, the overview included; a statement paragraph may have three
+    fewest, most = {"short": (1, 1), "detailed": (2, 3), "paragraph": (4 - (not overview), 99)}[detail]
     sentences = _joined(sentences, choices, fewest - overview, most - overview, high)
     definite = choices.chance(DEFINITE_SHARE) if overview and not high else None
     sentences = _referred(sentences, groups, references, overview, definite, high, choices)

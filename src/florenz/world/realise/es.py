@@ -183,10 +183,11 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 def sentence(clauses: list[str], style: _Style) -> str:
     """One written sentence. A joined clause begins with its conjunction: " y " after the same subject,
-    ", y " before a new one (no garden path into a list of places); a chain of three reads "A, B y C"."""
+    ", y " before a new one; a chain of three reads "A, B, y C". The comma keeps a clause that starts
+    with a place from reading as the end of a list of places ("arriba y abajo")."""
     if len(clauses) > 2:
-        bare = [clauses[0]] + [clause.removeprefix(",").removeprefix(" y ") for clause in clauses[1:]]
-        return coordinated(bare, " y ", ".")
+        bare = [clause.removeprefix(",").removeprefix(" y ") for clause in clauses]
+        return coordinated(bare, ", y ", ".")
     return capitalise("".join(clauses)) + "."
 
 

@@ -189,10 +189,11 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 def sentence(clauses: list[str], style: _Style) -> str:
     """One written sentence. A joined clause begins with its conjunction: " et " after the same subject,
-    ", et " before a new one (no garden path into a list of places); a chain of three reads "A, B et C"."""
+    ", et " before a new one; a chain of three reads "A, B, et C". The comma keeps a clause that starts
+    with a place from reading as the end of a list of places ("en haut et en bas")."""
     if len(clauses) > 2:
-        bare = [clauses[0]] + [clause.removeprefix(",").removeprefix(" et ") for clause in clauses[1:]]
-        return coordinated(bare, " et ", ".")
+        bare = [clause.removeprefix(",").removeprefix(" et ") for clause in clauses]
+        return coordinated(bare, ", et ", ".")
     return capitalise("".join(clauses)) + "."
 
 

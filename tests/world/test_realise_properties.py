@@ -27,7 +27,7 @@ NOUN_STEMS = {
            "triangle": "三角形", "star": "星", "heart": "心", "diamond": "菱形"},
 }
 NUMERALS = {"en": ("two", "three", "four"), "de": ("zwei", "drei", "vier"), "fr": ("deux", "trois", "quatre"),
-            "es": ("dos", "tres", "cuatro"), "ru": ("дв", "три", "четыре"), "zh": ("两", "三", "四")}
+            "es": ("dos", "tres", "cuatro"), "ru": ("дв", "тр", "четыр"), "zh": ("两", "三", "四")}
 # English homonyms: both senses share the English noun; a stem the other languages' nouns contain
 HOMONYM_STEMS = {
     "en": {"bow_ribbon": "bow", "bow_weapon": "bow", "bat_animal": "bat", "bat_club": "bat",

@@ -173,15 +173,22 @@ CONTENT_WORDS = {
 
 class _Style(NamedTuple):
     choices: Choices  # per-clause choices (verb, demonstrative) are drawn as the text is written
-    nouns: dict[str, _Noun]  # the noun this text uses for each shape
+    nouns: dict[str, _Noun]  # the noun this text uses for each shape it names
     small: tuple[str, str]  # stem, declension
     big: tuple[str, str]
     last: list  # [look of the last clause's subject or None, whether it came first]: how to join the next
 
 
 def style(description: Description, choices: Choices) -> _Style:
-    return _Style(choices, {shape: choices.pick(nouns) for shape, nouns in _NOUNS.items()},
-                  small=choices.pick(_SMALL), big=choices.pick(_BIG), last=[None, False])
+    return _Style(choices, nouns={}, small=choices.pick(_SMALL), big=choices.pick(_BIG), last=[None, False])
+
+
+def _noun(shape: str, style: _Style) -> _Noun:
+    """The noun this text uses for `shape`, drawn when the text first says it."""
+    noun = style.nouns.get(shape)
+    if noun is None:
+        noun = style.nouns[shape] = style.choices.pick(_NOUNS[shape])
+    return noun
 
 
 def _adjectives(mention: Mention, noun: _Noun, style: _Style) -> list[tuple[str, str]]:
@@ -200,7 +207,7 @@ def _adjectives(mention: Mention, noun: _Noun, style: _Style) -> list[tuple[str,
 
 def _agreeing(words: tuple[str, ...], mention: Mention, style: _Style) -> str:
     """The form of an agreeing word (participle, short adjective, pronoun) for `mention` as the subject."""
-    return words[_PLURAL if mention.count > 1 else style.nouns[mention.shape].gender]
+    return words[_PLURAL if mention.count > 1 else _noun(mention.shape, style).gender]
 
 
 def _noun_phrase(mention: Mention, case: str, style: _Style, determiner: str = "") -> str:
@@ -208,7 +215,7 @@ def _noun_phrase(mention: Mention, case: str, style: _Style, determiner: str = "
 
     `determiner`: "" (a new group, or a known one said bare), "this" (этот …), "both" (a known pair: оба).
     """
-    noun = style.nouns[mention.shape]
+    noun = _noun(mention.shape, style)
     count = mention.count
     if case == "acc" and noun.animate and (count > 1 or noun.gender == _MASCULINE):
         case = "gen" if count <= 4 else "nom"  # animate accusative is the genitive, but "пять мышей" stays

@@ -80,15 +80,21 @@ CONTENT_WORDS = {
 class _Style(NamedTuple):
     choices: Choices  # per-clause choices (verb, demonstrative) are drawn as the text is written
     plain_blue: bool
-    nouns: dict[str, tuple[str, str]]  # the noun and measure word this text uses for each shape
+    nouns: dict[str, tuple[str, str]]  # the noun and measure word this text uses for each shape it names
     things: str
     last: list  # [look of the last clause's subject or None, whether it came first]: how to join the next
 
 
 def style(description: Description, choices: Choices) -> _Style:
-    return _Style(choices, description.plain_blue,
-                  nouns={shape: choices.pick(nouns) for shape, nouns in _NOUNS.items()},
-                  things=choices.pick(_THINGS), last=[None, False])
+    return _Style(choices, description.plain_blue, nouns={}, things=choices.pick(_THINGS), last=[None, False])
+
+
+def _noun(shape: str, style: _Style) -> tuple[str, str]:
+    """The noun and measure word this text uses for `shape`, drawn when the text first says it."""
+    noun = style.nouns.get(shape)
+    if noun is None:
+        noun = style.nouns[shape] = style.choices.pick(_NOUNS[shape])
+    return noun
 
 
 def _described(mention: Mention, style: _Style, linked: bool = True) -> str:
@@ -99,12 +105,12 @@ def _described(mention: Mention, style: _Style, linked: bool = True) -> str:
         words += _SHADES[shade] + _COLOURS[mention.colour] + ("的" if linked else "")
     if mention.name_size:
         words += _SIZES[mention.size]
-    return words + style.nouns[mention.shape][0]
+    return words + _noun(mention.shape, style)[0]
 
 
 def _measured(mention: Mention, style: _Style, count: int | None = None) -> str:
     """Numeral and measure word: "两个", "一颗"."""
-    return _NUMBERS[count or mention.count] + style.nouns[mention.shape][1]
+    return _NUMBERS[count or mention.count] + _noun(mention.shape, style)[1]
 
 
 def _reference(mention: Mention, style: _Style, linked: bool = True, last: bool = False) -> str:
@@ -115,7 +121,7 @@ def _reference(mention: Mention, style: _Style, linked: bool = True, last: bool 
         return _measured(mention, style) + described
     pointing = style.choices.index(2) == 1 and not last
     if mention.count == 1:  # "这颗星星", without 一
-        return ("这" + style.nouns[mention.shape][1] if pointing else "") + described
+        return ("这" + _noun(mention.shape, style)[1] if pointing else "") + described
     return ("这" if pointing else "") + _measured(mention, style) + described
 
 

@@ -382,7 +382,7 @@ CASES = {
                   "They are below the star. In total, the image contains three objects. "
                   "The scene is set against a black background.",
             "de": "Man sieht zwei kleine dunkelgraue Dreiecke und einen großen hellroten Stern. "
-                  "Oben liegt der Stern und die beiden Dreiecke sieht man in der unteren linken Ecke "
+                  "Oben liegt der Stern, und die beiden Dreiecke sieht man in der unteren linken Ecke "
                   "und in der unteren rechten Ecke. Sie sind unter dem Stern. "
                   "Insgesamt enthält das Bild drei Objekte. "
                   "Das Ganze ist vor einem schwarzen Hintergrund zu sehen.",
@@ -439,7 +439,7 @@ CASES = {
             "en": "Next to a big red circle is a small green star. The star is on the left, and it is in the "
                   "centre.",
             "de": "Neben einem großen roten Kreis liegt ein kleiner grüner Stern. "
-                  "Der Stern ist links und er ist in der Mitte.",
+                  "Der Stern ist links, und er ist in der Mitte.",
         },
     ),
     "statement register, new subject in form 0 and 2; count forms for one object": (

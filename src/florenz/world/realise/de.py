@@ -142,7 +142,8 @@ def _verb(forms: tuple[str, str], mention: Mention) -> str:
 
 
 def sentence(clauses: list[str], style: _Style) -> str:
-    return coordinated(clauses, " und ", ".")
+    # a comma before "und" (allowed between main clauses) and semicolons keep clauses apart from lists
+    return coordinated(clauses, ", und ", ".", separator="; ")
 
 
 def overview(description: Description, style: _Style) -> str:

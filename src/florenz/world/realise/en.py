@@ -107,7 +107,8 @@ def _be(mention: Mention) -> str:
 
 
 def sentence(clauses: list[str], style: _Style) -> str:
-    return coordinated(clauses, ", and ", ".")
+    # semicolons between clauses that hold lists with commas ("A is here; B is there, and C …")
+    return coordinated(clauses, ", and ", ".", separator="; ")
 
 
 def overview(description: Description, style: _Style) -> str:

@@ -114,17 +114,15 @@ CONTENT_WORDS = _content_words()
 class _Style(NamedTuple):
     choices: Choices  # per-clause choices (verb, determiner, place words) are drawn as the text is written
     plain_blue: bool
-    colours: dict[str, tuple[str, str, str, str]]  # the word this text uses for each colour
+    colours: dict[str, tuple[str, str, str, str]]  # this text's word for each colour, drawn when first said
     big_first: bool  # "una gran estrella" rather than "una estrella grande"
     thing: _Noun
     total: int  # objects in the scene: "el objeto destaca" or "los objetos destacan"
 
 
 def style(description: Description, choices: Choices) -> _Style:
-    return _Style(choices, description.plain_blue,
-                  {colour: choices.pick(options) for colour, options in _COLOURS.items()},
-                  big_first=choices.pick((False, True)), thing=choices.pick(_THINGS),
-                  total=sum(m.count for m in description.mentions))
+    return _Style(choices, description.plain_blue, {}, big_first=choices.pick((False, True)),
+                  thing=choices.pick(_THINGS), total=sum(m.count for m in description.mentions))
 
 
 def _form(mention: Mention) -> int:
@@ -139,6 +137,8 @@ def _noun_phrase(mention: Mention, style: _Style, determiner: str) -> str:
     words = [noun.plural if mention.count > 1 else noun.singular]
     if mention.name_colour:
         shade = said_shade(mention.colour, mention.shade, style.plain_blue)
+        if mention.colour not in style.colours:
+            style.colours[mention.colour] = style.choices.pick(_COLOURS[mention.colour])
         colour = style.colours[mention.colour]
         words.append(colour[form] if shade == "plain" else f"{colour[0]} {_SHADES[shade]}")  # invariable
     if mention.name_size:

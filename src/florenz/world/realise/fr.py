@@ -107,7 +107,7 @@ CONTENT_WORDS = _content_words()
 class _Style(NamedTuple):
     choices: Choices  # per-clause choices (verb, determiner, place words) are drawn as the text is written
     plain_blue: bool
-    nouns: dict[str, _Noun]  # the noun this text uses for each shape
+    nouns: dict[str, _Noun]  # the noun this text uses for each shape, drawn when it first names the shape
     big: tuple[str, str, str, str]
     thing: _Noun
     image: str  # "l'image" or "la photo"
@@ -115,11 +115,15 @@ class _Style(NamedTuple):
 
 
 def style(description: Description, choices: Choices) -> _Style:
-    return _Style(choices, description.plain_blue,
-                  {shape: choices.pick(nouns) for shape, nouns in _NOUNS.items()},
-                  big=choices.pick(_BIG), thing=choices.pick(_THINGS),
+    return _Style(choices, description.plain_blue, {}, big=choices.pick(_BIG), thing=choices.pick(_THINGS),
                   image=choices.pick(("l'image", "la photo")),
                   total=sum(m.count for m in description.mentions))
+
+
+def _noun(shape: str, style: _Style) -> _Noun:
+    if shape not in style.nouns:
+        style.nouns[shape] = style.choices.pick(_NOUNS[shape])
+    return style.nouns[shape]
 
 
 def _form(feminine: bool, count: int) -> int:
@@ -129,7 +133,7 @@ def _form(feminine: bool, count: int) -> int:
 
 def _noun_phrase(mention: Mention, style: _Style, determiner: str) -> str:
     """The phrase with `determiner` "new" (un/une/deux …), "the" (le/la/les deux …) or "this" (ce/cette)."""
-    noun = style.nouns[mention.shape]
+    noun = _noun(mention.shape, style)
     form = _form(noun.feminine, mention.count)
     words = []
     if mention.name_size:
@@ -179,7 +183,7 @@ def _that(phrase: str) -> str:
 
 
 def _agreeing(forms: tuple[str, ...], mention: Mention, style: _Style) -> str:
-    return forms[_form(style.nouns[mention.shape].feminine, mention.count)]
+    return forms[_form(_noun(mention.shape, style).feminine, mention.count)]
 
 
 def _place(relation: str, anchor: Mention, style: _Style) -> str:

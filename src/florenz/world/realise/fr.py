@@ -95,7 +95,7 @@ def _content_words() -> dict[str, str]:
     words |= {form: "SIZE" for forms in (_SMALL, *_BIG) for form in forms}
     words |= {number: "NUMBER" for number in _NUMBERS[2:]}
     # a relation word with its "de" (longest match), so "à gauche" alone stays a position
-    words |= {f"{word} {of}": "RELATION" for words_ in _RELATIONS.values() for word in words_
+    words |= {f"{word} {of}": "RELATION" for options in _RELATIONS.values() for word in options
               for of in ("de", "du", "des", "d'")}
     words |= {phrase: "POSITION" for phrases in _POSITIONS.values() for phrase in phrases}
     return words | {colour: "BACKGROUND" for colour in _BACKGROUNDS.values()}

@@ -279,7 +279,7 @@ SPANISH = _Grammar(
 )
 
 
-_TOKEN = re.compile(r"\w+'|[\w-]+|,")
+_TOKEN = re.compile(r"\w+'|[\w-]+|[,;]")
 
 
 @dataclass(frozen=True)
@@ -503,16 +503,16 @@ def _span(match: re.Match, group: str) -> tuple[int, int]:
 
 
 def _readings(kinds: tuple[str, ...], grammar: _Grammar) -> list[list[tuple[int, int, str, re.Match]]]:
-    """Every way to read `kinds` as clauses joined by ",", the conjunction, or both."""
+    """Every way to read `kinds` as clauses joined by ",", ";", the conjunction, or a mark and it."""
     ways: dict[int, list] = {len(kinds): [[]]}  # from an item on: the readings of the rest
     for start in range(len(kinds) - 1, -1, -1):
         ways[start] = []
         for end in range(start + 1, len(kinds) + 1):
-            if end < len(kinds) and kinds[end] not in (",", grammar.conjunction):
+            if end < len(kinds) and kinds[end] not in (",", ";", grammar.conjunction):
                 continue
             following = end
-            if end < len(kinds):  # past ",", the conjunction or ", " + conjunction; something must follow
-                following += 1 + (kinds[end] == "," and kinds[end + 1:end + 2] == (grammar.conjunction,))
+            if end < len(kinds):  # past the mark, the conjunction or both; something must follow
+                following += 1 + (kinds[end] in (",", ";") and kinds[end + 1:end + 2] == (grammar.conjunction,))
                 if following >= len(kinds):
                     continue
             clause = " ".join(kinds[start:end])

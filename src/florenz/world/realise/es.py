@@ -183,11 +183,11 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 def sentence(clauses: list[str], style: _Style) -> str:
     """One written sentence. A joined clause begins with its conjunction: " y " after the same subject,
-    ", y " before a new one; a chain of three reads "A, B, y C". The comma keeps a clause that starts
-    with a place from reading as the end of a list of places ("arriba y abajo")."""
+    ", y " before a new one; three or more clauses go "A; B; y C". Comma and semicolon keep a
+    clause that starts with a place from reading as the end of a list of places ("arriba y abajo")."""
     if len(clauses) > 2:
         bare = [clause.removeprefix(",").removeprefix(" y ") for clause in clauses]
-        return coordinated(bare, ", y ", ".")
+        return coordinated(bare, "; y ", ".", separator="; ")
     return capitalise("".join(clauses)) + "."
 
 

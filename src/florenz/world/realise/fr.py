@@ -193,11 +193,11 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 def sentence(clauses: list[str], style: _Style) -> str:
     """One written sentence. A joined clause begins with its conjunction: " et " after the same subject,
-    ", et " before a new one; a chain of three reads "A, B, et C". The comma keeps a clause that starts
-    with a place from reading as the end of a list of places ("en haut et en bas")."""
+    ", et " before a new one; three or more clauses go "A ; B ; et C". Comma and semicolon keep a
+    clause that starts with a place from reading as the end of a list of places ("en haut et en bas")."""
     if len(clauses) > 2:
         bare = [clause.removeprefix(",").removeprefix(" et ") for clause in clauses]
-        return coordinated(bare, ", et ", ".")
+        return coordinated(bare, " ; et ", ".", separator=" ; ")
     return capitalise("".join(clauses)) + "."
 
 

@@ -596,6 +596,19 @@ CASES = {
                   "A la izquierda, en el centro, a la derecha y abajo están las ocho nueces amarillo oscuro.",
         },
     ),
+    "three joined clauses: semicolons, the last with its conjunction": (
+        Description("short", (GREEN_STAR, RED_CIRCLE, ORANGE_DIAMOND), "statement", sentences=(
+            PositionSentence(GREEN_STAR, ("top",)),
+            PositionSentence(RED_CIRCLE, ("bottom",), form=1, joined=True),
+            PositionSentence(ORANGE_DIAMOND, ("centre",), form=2, joined=True),
+        )),
+        {
+            "fr": "Il y a une petite étoile verte en haut ; en bas se trouve un grand cercle rouge ; "
+                  "et on voit un petit losange orange au centre.",
+            "es": "Hay una estrella verde pequeña arriba; abajo hay un círculo rojo grande; "
+                  "y se ve un rombo naranja pequeño en el centro.",
+        },
+    ),
 }
 
 PAIRS = [(name, lang) for name, (_, expected) in CASES.items() for lang in expected]

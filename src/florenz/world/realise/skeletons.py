@@ -32,7 +32,7 @@ _NOUN_PHRASE_WORDS = {
 }
 # what joins the items of a list ("a, b and c")
 _LIST_WORDS = {"en": {",", "and"}, "de": {",", "und"}, "fr": {",", "et"}, "es": {",", "y", "e"},
-               "ru": {",", "и"}, "zh": {"，", "、", "和"}}
+               "ru": {",", "и"}, "zh": {"、", "和"}}
 
 
 def _tokens(text: str, lang: str) -> list[str]:
@@ -59,13 +59,11 @@ def skeleton(sentence: str, lang: str) -> str:
     masked = _noun_phrases(_masked(sentence, check_language(lang)), lang)
     collapsed: list[str] = []
     for token in masked:  # a list of one kind of item ("NP , NP and NP") as one item
-        if token in ("NP", "POSITION"):
-            start = len(collapsed)
-            while start > 0 and collapsed[start - 1] in _LIST_WORDS[lang]:
-                start -= 1
-            if start < len(collapsed) and start > 0 and collapsed[start - 1] == token:
-                del collapsed[start:]
-                continue
+        # one list word between two items; ", and" joins clauses ("…, and the circle is …"), not items
+        if token in ("NP", "POSITION") and len(collapsed) > 1 and collapsed[-1] in _LIST_WORDS[lang] \
+                and collapsed[-2] == token:
+            collapsed.pop()
+            continue
         collapsed.append(token)
     return " ".join(collapsed)
 

@@ -512,7 +512,8 @@ def _readings(kinds: tuple[str, ...], grammar: _Grammar) -> list[list[tuple[int,
                 continue
             following = end
             if end < len(kinds):  # past the mark, the conjunction or both; something must follow
-                following += 1 + (kinds[end] in (",", ";") and kinds[end + 1:end + 2] == (grammar.conjunction,))
+                both = kinds[end] in (",", ";") and kinds[end + 1:end + 2] == (grammar.conjunction,)
+                following += 1 + both
                 if following >= len(kinds):
                     continue
             clause = " ".join(kinds[start:end])

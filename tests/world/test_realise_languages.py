@@ -572,13 +572,13 @@ CASES = {
     ),
     "relative clause of two plural groups, with the background": (
         Description("short", (Mention("bat_animal", "orange", "plain", "small", 3),
-                              Mention("key_keyboard", "green", "light", "big", 2)), "exist", background="white",
-                    relative="below"),
+                              Mention("key_keyboard", "green", "light", "big", 2)), "exist",
+                    background="white", relative="below"),
         {
             "fr": "Il y a trois petites chauves-souris orange qui sont au-dessous de deux grandes touches "
                   "vert clair, le tout sur fond blanc.",
-            "es": "Hay tres murciélagos naranjas pequeños que están debajo de dos teclas verde claro grandes, "
-                  "todo sobre un fondo blanco.",
+            "es": "Hay tres murciélagos naranjas pequeños que están debajo de dos teclas verde claro "
+                  "grandes, todo sobre un fondo blanco.",
         },
     ),
     "statement register: eight nuts, a new anchor after 'de' (de huit), inversion of a known plural": (

@@ -42,7 +42,7 @@ def _cpu_seconds_per_training_sample(config: WorldConfig, samples: int) -> float
     started = time.process_time()
     made = training_shard(config.seed, 0, samples, config.image_size, config.max_objects,
                           DEFAULT_COVERAGE.languages("caption"), DEFAULT_COVERAGE.languages("translation"),
-                          config.captions_per_detail, config.translations_per_language)
+                          config.captions_per_detail, config.translations_per_language, config.text)
     shard_bytes([ShardSample(s.key, s.png, s.annotations) for s in made])
     return (time.process_time() - started) / samples
 

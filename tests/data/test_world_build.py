@@ -86,6 +86,11 @@ def test_manifest_lists_every_file_with_its_sha256(world, manifest):
     assert manifest["seed"] == 0 and manifest["coverage"] == "caption:en,de;translation:de,fr,es,ru,zh"
     assert set(manifest["versions"]) >= {"florenz", "numpy", "pillow", "tokenizers"}
     assert WorldConfig(**manifest["config"]).samples == 50  # the resolved config rebuilds the world
+    # the text knobs at their defaults (the lead's decision), recorded
+    assert {key: manifest["config"][key] for key in ("variety", "register", "pairing", "pairing_similarity",
+                                                     "max_objects")} == {
+        "variety": "high", "register": "translation", "pairing": "exact", "pairing_similarity": 0.7,
+        "max_objects": 4}
 
 
 def test_training_images_carry_every_covered_annotation(world):
@@ -102,13 +107,28 @@ def test_training_images_carry_every_covered_annotation(world):
         assert image.size == (48, 48) and image.mode == "RGB"
 
 
-def test_a_good_share_of_captions_and_translations_open_with_the_prefix(world):
-    """The pilot's decisive knob (world.md): prefix phrases must occur in training targets."""
+def prefix_share(annotations: list[dict], task: str, lang: str) -> float:
+    targets = [a["target"] for a in annotations if (a["task"], a["lang"]) == (task, lang)]
+    return sum(t.startswith(CAPTION_PREFIXES[lang]) for t in targets) / len(targets)
+
+
+def test_captions_open_with_the_prefix_and_translations_only_in_the_caption_register(world, tmp_path):
+    """The pilot's decisive knob (world.md): prefix phrases must occur in training captions; translation
+    pairs carry them only when their register is the caption's (--register caption)."""
     annotations = [a for s in samples_of(world / "train") for a in s.annotations]
-    for task, lang in (("caption", "en"), ("caption", "de"), ("translation", "fr"), ("translation", "zh")):
-        targets = [a["target"] for a in annotations if (a["task"], a["lang"]) == (task, lang)]
-        share = sum(t.startswith(CAPTION_PREFIXES[lang]) for t in targets) / len(targets)
-        assert 0.15 < share < 0.8, (task, lang, share)
+    for lang in ("en", "de"):
+        assert 0.15 < prefix_share(annotations, "caption", lang) < 0.8, lang
+    for lang in ("de", "fr", "zh"):
+        assert prefix_share(annotations, "translation", lang) == 0, lang
+    out = build_world(tiny(tmp_path / "w", samples=40, register="caption", variety="low", max_objects=8,
+                           pairing="similar", pairing_similarity=0.5))
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    knobs = ("register", "variety", "max_objects", "pairing", "pairing_similarity")
+    assert {key: config[key] for key in knobs} == {"register": "caption", "variety": "low", "max_objects": 8,
+                                                   "pairing": "similar", "pairing_similarity": 0.5}
+    annotations = [a for s in samples_of(out / "train") for a in s.annotations]
+    for lang in ("fr", "zh"):
+        assert 0.15 < prefix_share(annotations, "translation", lang) < 0.8, lang
 
 
 def test_coverage_decides_which_annotations_exist(tmp_path):
@@ -129,8 +149,9 @@ def test_held_out_sets_share_no_image_or_sentence_with_training(world):
             assert sha256_bytes(sample.image) not in train_images, folder
             for annotation in sample.annotations:
                 held_out_texts.update(texts_of(annotation))
-                if folder.name != "ambiguity":  # its sentences are made for the ambiguity, images checked
-                    assert not set(texts_of(annotation)) & train_texts, (folder, annotation)
+                # an ambiguity item's incorrect translation is false on purpose: it may be true elsewhere
+                checked = [t for t in texts_of(annotation) if t != annotation.get("incorrect")]
+                assert not set(checked) & train_texts, (folder, annotation)
     corpus = {line for path in (world / "corpus").glob("*.txt") for line in path.read_text().splitlines()}
     assert not corpus & held_out_texts
 
@@ -157,10 +178,16 @@ def test_benchmarks_carry_references_and_ambiguity_alternatives(world):
     assert all(len(s.annotations[0]["references"]) == 5 for s in samples_of(world / "bench" / "caption_en"))
     translation = [s.annotations[0] for s in samples_of(world / "bench" / "translation")]
     assert Counter(a["lang"] for a in translation) == {lang: 2 for lang in ("de", "fr", "es", "ru", "zh")}
-    ambiguity = [s.annotations[0] for s in samples_of(world / "bench" / "ambiguity")]
-    assert {a["kind"] for a in ambiguity if a["lang"] == "ru"} <= {"blue", "box"}
-    assert all(a["incorrect"] != a["target"] and a["source"] for a in ambiguity)
-    assert all(a["kind"] == "box" for a in ambiguity if a["lang"] != "ru")
+    ambiguity = {(s.key, s.annotations[0]["word"], s.annotations[0]["reading"]): s.annotations[0]
+                 for s in samples_of(world / "bench" / "ambiguity")}
+    # item i of every language asks the i-th word (bow, bat, key, nut[, blue]) in its first reading
+    first_items = (("bow", "bow_ribbon"), ("bat", "bat_animal"))
+    assert set(ambiguity) == {(f"ambiguity_{i:06d}_{lang}", word, reading)
+                              for lang in ("de", "fr", "es", "ru", "zh")
+                              for i, (word, reading) in enumerate(first_items)}
+    assert all(a["incorrect"] != a["target"] and a["source"] for a in ambiguity.values())
+    sources = [a["source"] for a in ambiguity.values()]
+    assert len(set(sources)) == len(sources)
 
 
 def test_world_tokenizer_round_trips_world_text(world):
@@ -287,6 +314,11 @@ def test_cli_builds_a_world_and_reports_bad_flags(tmp_path, capsys):
     assert (tmp_path / "w" / "manifest.json").is_file()
     assert cli_main(["world", "build", "--out", str(tmp_path / "v"), "--coverage", "caption:klingon"]) == 2
     assert "'klingon'" in capsys.readouterr().err and not (tmp_path / "v").exists()
+    bad_flags = (("--max-objects", "9", "at most 8 objects"), ("--variety", "rich", "low, high"),
+                 ("--pairing", "clip", "exact, similar"), ("--pairing-similarity", "1.5", "[0, 1]"))
+    for flag, value, message in bad_flags:
+        assert cli_main(["world", "build", "--out", str(tmp_path / "v"), flag, value]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "v").exists()
 
 
 @pytest.mark.slow

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from florenz.world.render import encode_png, render_scene
-from florenz.world.scene import BACKGROUNDS, SHAPES, Scene, SceneObject, sample_scene
+from florenz.world.render import BACKGROUND_RGB, RADIUS, encode_png, render_scene
+from florenz.world.scene import (
+    AMBIGUOUS_NOUNS,
+    BACKGROUNDS,
+    CELL_JITTER,
+    SHAPES,
+    Scene,
+    SceneObject,
+    sample_scene,
+)
 
 WHITE = np.array([255, 255, 255])
 
@@ -85,3 +93,44 @@ def test_object_is_drawn_where_the_scene_puts_it():
     image = render_scene(one_object(x=0.2, y=0.8, size="small"), 100)
     rows, columns = np.nonzero(object_mask(image))
     assert columns.mean() == pytest.approx(20, abs=1.5) and rows.mean() == pytest.approx(80, abs=1.5)
+
+
+def iou(first: np.ndarray, second: np.ndarray) -> float:
+    return (first & second).sum() / (first | second).sum()
+
+
+# Measured: at 32 px the senses' masks overlap at most 0.44 (big, bow) and 0.67 (small, nut); at 96 px at
+# most 0.47 (small nut: the acorn lies inside the hexagon). The same silhouette would give 1.0.
+@pytest.mark.parametrize(("side", "size", "most"), [(32, "big", 0.5), (32, "small", 0.75), (96, "big", 0.5),
+                                                    (96, "small", 0.5)])
+def test_the_two_senses_of_each_ambiguous_noun_look_clearly_different(side, size, most):
+    for noun, (first, second) in AMBIGUOUS_NOUNS.items():
+        masks = [object_mask(render_scene(one_object(shape=shape, size=size), side))
+                 for shape in (first, second)]
+        assert masks[0].sum() > 0 and masks[1].sum() > 0, noun
+        assert iou(*masks) < most, (noun, side, size, iou(*masks))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_shape_stays_inside_its_radius_and_its_cell(shape):
+    """A big object jittered as far as scenes allow stays inside the centre cell [32, 64) of a 96 px image,
+    and inside the square of half side RADIUS around its centre."""
+    for dx, dy in ((CELL_JITTER, CELL_JITTER), (-CELL_JITTER, -CELL_JITTER), (CELL_JITTER, -CELL_JITTER)):
+        x, y = 0.5 + dx, 0.5 + dy
+        rows, columns = np.nonzero(object_mask(render_scene(one_object(shape=shape, x=x, y=y), 96)))
+        assert rows.min() >= 32 and rows.max() < 64 and columns.min() >= 32 and columns.max() < 64, shape
+        reach = RADIUS["big"] * 96 + 1  # one pixel of anti-aliasing
+        assert np.abs(columns + 0.5 - x * 96).max() <= reach and np.abs(rows + 0.5 - y * 96).max() <= reach
+
+
+@pytest.mark.parametrize("background", BACKGROUNDS)
+def test_holes_show_the_background(background):
+    """The hardware nut's hole, the door key's ring and the ribbon bow's loops are cut out, on any
+    background."""
+    expected = np.array(BACKGROUND_RGB[background])
+    holes = {"nut_hardware": (0.0, 0.0), "key_door": (-0.58, 0.0), "bow_ribbon": (-0.62, -0.25)}
+    for shape, (hx, hy) in holes.items():
+        image = render_scene(one_object(shape=shape, colour="purple", background=background), 96).astype(int)
+        row, column = int(48 + hy * RADIUS["big"] * 96), int(48 + hx * RADIUS["big"] * 96)
+        assert np.abs(image[row, column] - expected).sum() < 30, (shape, background)
+        assert object_mask(image, expected).sum() > 0

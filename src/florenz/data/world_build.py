@@ -189,22 +189,23 @@ def _run_job(job: _Job) -> _Result:
         count = min(config.shard_size, config.samples - shard * config.shard_size)
         samples = training_shard(config.seed, shard, count, config.image_size, config.max_objects,
                                  coverage.languages("caption"), coverage.languages("translation"),
-                                 config.captions_per_detail, config.translations_per_language)
+                                 config.captions_per_detail, config.translations_per_language, config.text)
         write_shard(job.path, [ShardSample(s.key, s.png, s.annotations) for s in samples])
         return _summarise(samples)
     out = Path(config.out)
     if job.kind == "test":
         samples = make_test_set(config.seed, job.name, job.lang, config.test_samples, config.image_size,
-                           config.max_objects, _SHARED)
+                                config.max_objects, _SHARED, config.text)
         _write_samples(out / "test" / job.name / job.lang, samples, config.shard_size)
         return _summarise(samples)
     if job.kind == "bench":
         samples = benchmark(config.seed, job.name, config.benchmark_samples, config.image_size,
                             config.max_objects, _SHARED, config.caption_references,
-                            config.caption_en_references)
+                            config.caption_en_references, config.text)
         _write_samples(out / "bench" / job.name, samples, config.shard_size)
         return _summarise(samples)
-    lines = corpus_lines(config.seed, job.name, config.corpus_sentences, config.max_objects, _SHARED)
+    lines = corpus_lines(config.seed, job.name, config.corpus_sentences, config.max_objects, _SHARED,
+                         config.variety)
     write_atomically(out / "corpus" / f"{job.name}.txt", "".join(line + "\n" for line in lines))
     no_keys = np.zeros(0, np.uint64)
     return _Result(Counter({job.name: len(lines)}), len(lines), no_keys, no_keys, lines)

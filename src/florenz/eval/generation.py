@@ -33,9 +33,9 @@ from florenz.train.device import pick_device
 from florenz.world.languages import CAPTION_PREFIXES
 from florenz.world.realise.common import capitalise
 
-# The world's Russian opener is "На картинке изображен/а/о/ы" with the participle agreeing with the noun
-# that follows, so forcing the paper's masculine "изображен" would force a wrong form for most scenes.
-PREFIX_SETS = {"paper": CAPTION_PREFIXES, "world": {**CAPTION_PREFIXES, "ru": "На картинке"}}
+# The world's Russian prefix is the neutral "На картинке" (its participle изображен/а/о/ы agrees with the noun
+# that follows); the "paper" set keeps the paper's masculine phrase, wrong for most scenes.
+PREFIX_SETS = {"paper": {**CAPTION_PREFIXES, "ru": "На картинке изображен"}, "world": CAPTION_PREFIXES}
 TRAIN_CONFIG = "train_config.json"  # written by `florenz train` beside the model
 
 ImageInput = bytes | str | Path | Image.Image  # encoded bytes, a file path or a PIL image

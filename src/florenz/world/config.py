@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from florenz.config import option
+from florenz.world.realise.plan import REGISTERS, VARIETIES
+from florenz.world.samples import PAIRINGS, TextOptions
+from florenz.world.scene import MAX_OBJECTS
 
 # Fields that say where and how to build, not what: a world is the same whatever their values.
 NON_CONTENT_FIELDS = ("out", "workers", "overwrite")
@@ -18,7 +21,18 @@ class WorldConfig:
     image_size: int = option(96, "side of the rendered images in pixels")
     coverage: str = option("paper", "task:language pairs in training, e.g. 'caption:en;translation:de,fr', "
                                     "or a YAML/JSON file; 'paper' = caption:en,de;translation:de,fr,es,ru,zh")
-    max_objects: int = option(4, "most objects in a scene (scene complexity)")
+    max_objects: int = option(4, f"most objects in a scene (scene complexity), 1 to {MAX_OBJECTS}; from 5 "
+                                 "on, crowds of 5+ look-alike objects occur")
+    variety: str = option("high", "richness of every text: 'low' = one skeleton per sentence kind in a "
+                                  "fixed order (the first world), 'high' = varied forms, order, joins and "
+                                  "references")
+    register: str = option("translation", "register of translation pairs: 'translation' = statements about "
+                                          "the scene as bitext is written, 'caption' = shaped like captions")
+    pairing: str = option("exact", "how translation pairs meet images: 'exact' = the pair describes its "
+                                   "image, 'similar' = it describes a similar scene (as CLIP-matched bitext)")
+    pairing_similarity: float = option(0.7, "with --pairing similar: share of the image's attributes (each "
+                                            "group's shape, colour, size and cells, the background) its "
+                                            "translation pair keeps, in [0, 1]")
     captions_per_detail: int = option(2, "captions per training image, language and detail level "
                                          "(short, detailed, paragraph), each from its own plan: paraphrases")
     translations_per_language: int = option(1, "translation pairs per training image and target language")
@@ -43,6 +57,18 @@ class WorldConfig:
         for name, least in at_least.items():
             if getattr(self, name) < least:
                 raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")
-        if self.max_objects > 9:
-            raise ValueError(f"max_objects is {self.max_objects}; a scene holds at most 9 objects "
-                             "(one per cell of a 3x3 grid)")
+        if self.max_objects > MAX_OBJECTS:
+            raise ValueError(f"max_objects is {self.max_objects}; a scene holds at most {MAX_OBJECTS} "
+                             f"objects (one per cell of a 3x3 grid, one cell free); use --max-objects "
+                             f"{MAX_OBJECTS} or fewer")
+        for name, valid in (("variety", VARIETIES), ("register", REGISTERS), ("pairing", PAIRINGS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} is {getattr(self, name)!r}; choose from {', '.join(valid)}")
+        if not 0 <= self.pairing_similarity <= 1:
+            raise ValueError(f"pairing_similarity is {self.pairing_similarity}; use a share of attributes "
+                             "kept in [0, 1]")
+
+    @property
+    def text(self) -> TextOptions:
+        """How this world's texts are planned."""
+        return TextOptions(self.variety, self.register, self.pairing, self.pairing_similarity)

@@ -12,13 +12,15 @@ LANGUAGE_NAMES = {
     "zh": "simplified Chinese",
 }
 
-# The paper's decoder prefixes that unlock zero-shot captioning (reference §6.3).
+# The paper's decoder prefixes that unlock zero-shot captioning (reference §6.3), but for Russian: the
+# paper's "На картинке изображен" is masculine and cannot go on with изображена/о/ы, so the world's prefix
+# is the neutral "На картинке" every Russian caption opening can continue (issue 17).
 CAPTION_PREFIXES = {
     "en": "The image shows",
     "de": "Das Bild zeigt",
     "fr": "La photo montre",
     "es": "La imagen muestra",
-    "ru": "На картинке изображен",
+    "ru": "На картинке",
     "zh": "图为",
 }
 

@@ -48,6 +48,11 @@ def join_list(items: list[str], conjunction: str, separator: str = ", ") -> str:
     return separator.join(items[:-1]) + conjunction + items[-1]
 
 
+def coordinated(clauses: list[str], conjunction: str, end: str, separator: str = ", ") -> str:
+    """One sentence of `clauses`: "A is here, B there, and C below." (first letter up, `end` mark after)."""
+    return capitalise(join_list(clauses, conjunction, separator)) + end
+
+
 def capitalise(text: str) -> str:
     """Upper-case the first letter only (German nouns and proper forms inside stay as they are)."""
     return text[:1].upper() + text[1:]

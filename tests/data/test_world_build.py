@@ -88,9 +88,9 @@ def test_manifest_lists_every_file_with_its_sha256(world, manifest):
     assert WorldConfig(**manifest["config"]).samples == 50  # the resolved config rebuilds the world
     # the text knobs at their defaults (the lead's decision), recorded
     assert {key: manifest["config"][key] for key in ("variety", "register", "pairing", "pairing_similarity",
-                                                     "max_objects")} == {
+                                                     "max_objects", "caption_shaped_pairs")} == {
         "variety": "high", "register": "translation", "pairing": "exact", "pairing_similarity": 0.7,
-        "max_objects": 4}
+        "max_objects": 4, "caption_shaped_pairs": 0.2}
 
 
 def test_training_images_carry_every_covered_annotation(world):
@@ -114,10 +114,12 @@ def prefix_share(annotations: list[dict], task: str, lang: str) -> float:
 
 def test_captions_open_with_the_prefix_and_translations_only_in_the_caption_register(world, tmp_path):
     """The pilot's decisive knob (world.md): prefix phrases must occur in training captions; translation
-    pairs carry them only when their register is the caption's (--register caption)."""
+    pairs carry them only in their caption-shaped share, or in the caption register (--register caption)."""
     annotations = [a for s in samples_of(world / "train") for a in s.annotations]
     for lang in ("en", "de"):
         assert 0.15 < prefix_share(annotations, "caption", lang) < 0.8, lang
+    out = build_world(tiny(tmp_path / "none", samples=40, caption_shaped_pairs=0.0))
+    annotations = [a for s in samples_of(out / "train") for a in s.annotations]
     for lang in ("de", "fr", "zh"):
         assert prefix_share(annotations, "translation", lang) == 0, lang
     out = build_world(tiny(tmp_path / "w", samples=40, register="caption", variety="low", max_objects=8,

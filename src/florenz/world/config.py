@@ -28,6 +28,10 @@ class WorldConfig:
                                   "references")
     register: str = option("translation", "register of translation pairs: 'translation' = statements about "
                                           "the scene as bitext is written, 'caption' = shaped like captions")
+    caption_shaped_pairs: float = option(0.2, "with --register translation: share of translation pairs "
+                                              "shaped like captions anyway (web bitext holds some image "
+                                              "descriptions); with none, no unseen-language training target "
+                                              "opens with the caption prefix, and the prefix cannot work")
     pairing: str = option("exact", "how translation pairs meet images: 'exact' = the pair describes its "
                                    "image, 'similar' = it describes a similar scene (as CLIP-matched bitext)")
     pairing_similarity: float = option(0.7, "with --pairing similar: share of the image's attributes (each "
@@ -64,6 +68,8 @@ class WorldConfig:
         for name, valid in (("variety", VARIETIES), ("register", REGISTERS), ("pairing", PAIRINGS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} is {getattr(self, name)!r}; choose from {', '.join(valid)}")
+        if not 0 <= self.caption_shaped_pairs <= 1:
+            raise ValueError(f"caption_shaped_pairs is {self.caption_shaped_pairs}; use a share in [0, 1]")
         if not 0 <= self.pairing_similarity <= 1:
             raise ValueError(f"pairing_similarity is {self.pairing_similarity}; use a share of attributes "
                              "kept in [0, 1]")
@@ -71,4 +77,5 @@ class WorldConfig:
     @property
     def text(self) -> TextOptions:
         """How this world's texts are planned."""
-        return TextOptions(self.variety, self.register, self.pairing, self.pairing_similarity)
+        return TextOptions(self.variety, self.register, self.pairing, self.pairing_similarity,
+                           self.caption_shaped_pairs)

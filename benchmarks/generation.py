@@ -1,15 +1,21 @@
-"""Generation speed: new tokens/s at batch 1 and 32, with and without the KV cache, for two ladder sizes.
+"""Generation speed: the cost of a cached step; new tokens/s at batch 1 and 32 with and without the KV cache.
 
-    python benchmarks/generation.py                       # world-xs and world-s-gemma, 64 new tokens
-    python benchmarks/generation.py --threads 1 --repeats 1
+    python benchmarks/generation.py                          # tiny sizes: per-step cost and cache speed-up
+    python benchmarks/generation.py --sizes world-m,world-m-gemma --threads 1   # the width-384 cache target
+    python benchmarks/generation.py --baseline OLD.json      # ratios against a result of older code
 
 Random weights and an end-of-sequence id that never comes, so every input generates exactly
 --new-tokens tokens (greedy, through `florenz.model.generation.generate`, the path `florenz caption`
 uses). Uncached decoding recomputes the whole prefix at every step, so its cost grows quadratically with
-the output length: the cache's advantage grows with --new-tokens. Time is the best of --repeats runs, as
-wall-clock time and as this thread's CPU time (on a shared machine the CPU time is the steadier of the two;
-run with --threads 1 for it to cover all the work). The widths the cache target is set at (>= 384):
-`--sizes world-m,world-m-gemma`. Compare ratios within one run, never absolute times from different runs or
+the output length: the cache's advantage grows with --new-tokens. A cached step is one decoder call for one
+new token per input: its median over the cached runs of a batch is `step_ms` (wall) and `step_cpu_ms` (this
+thread's CPU time), generate's own per-step bookkeeping excluded. Whole runs count the best of
+--repeats, as wall-clock time and as CPU time (on a shared machine the CPU time is the steadier of the two;
+run with --threads 1 for it to cover all the work).
+
+A baseline is a JSON this script wrote, e.g. from the code before a change (`PYTHONPATH=OLD/src python
+benchmarks/generation.py --out OLD.json`): rows of the same size and batch get `*_vs_baseline` columns, this
+run's speed over the baseline's. Compare ratios taken on one machine, never absolute times from different
 machines.
 """
 
@@ -17,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,9 +36,31 @@ from florenz.model.sizes import get_size
 
 from common import environment, print_table, synchronize, write_result
 
-SIZES = ("world-xs", "world-s-gemma")  # one BART and one Gemma-2 decoder
+SIZES = ("world-xxs", "world-xs", "world-xs-gemma")  # the tiny sizes the study runs most
 BATCHES = (1, 32)
 PROMPT_TOKENS = 16
+# baseline columns: higher is better for all of them
+COMPARED = ("cached_tok_cpu_s", "cached_tok_s", "uncached_tok_cpu_s", "step_cpu_ms")
+
+
+class StepTimer:
+    """Wraps a model's decode to record the wall and CPU seconds of each cached one-token step."""
+
+    def __init__(self, model: FlorenzModel, device: torch.device) -> None:
+        self.decode, self.device = model.decode, device
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        model.decode = self
+
+    def __call__(self, decoder_input_ids, encoder_hidden, encoder_mask, cache=None):
+        synchronize(self.device)
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        logits = self.decode(decoder_input_ids, encoder_hidden, encoder_mask, cache)
+        synchronize(self.device)
+        if cache is not None and decoder_input_ids.shape[1] == 1:
+            self.wall.append(time.perf_counter() - started)
+            self.cpu.append(time.thread_time() - started_cpu)
+        return logits
 
 
 def tokens_per_second(model: FlorenzModel, batch: int, new_tokens: int, use_cache: bool, repeats: int,
@@ -37,8 +68,9 @@ def tokens_per_second(model: FlorenzModel, batch: int, new_tokens: int, use_cach
     """Generated tokens per wall-clock and per CPU second for `batch` random images and prompts; the best of
     `repeats` runs."""
     config = model.config
-    pixels = torch.randn(batch, 3, config.image_size, config.image_size, device=device)
-    prompt = torch.randint(4, 200, (batch, PROMPT_TOKENS), device=device)
+    generator = torch.Generator().manual_seed(1)
+    pixels = torch.randn(batch, 3, config.image_size, config.image_size, generator=generator).to(device)
+    prompt = torch.randint(4, 200, (batch, PROMPT_TOKENS), generator=generator).to(device)
     mask = torch.ones_like(prompt)
     best_wall = best_cpu = float("inf")
     for _ in range(repeats):
@@ -52,12 +84,28 @@ def tokens_per_second(model: FlorenzModel, batch: int, new_tokens: int, use_cach
     return batch * new_tokens / best_wall, batch * new_tokens / best_cpu
 
 
+def compare(rows: list[dict], baseline_path: str) -> None:
+    """Add `<column>_vs_baseline` to each row the baseline result has (same size and batch): this run's
+    speed over the baseline's (for step times, the baseline's time over this run's)."""
+    baseline = {(row["size"], row["batch"]): row
+                for row in json.loads(Path(baseline_path).read_text())["rows"]}
+    for row in rows:
+        old = baseline.get((row["size"], row["batch"]))
+        for column in COMPARED:
+            if old is None or old.get(column) is None or row.get(column) is None:
+                continue
+            faster = old[column] / row[column] if column.endswith("_ms") else row[column] / old[column]
+            row[f"{column}_vs_baseline"] = round(faster, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma list of ladder sizes")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma list of batch sizes")
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per input")
     parser.add_argument("--repeats", type=int, default=2, help="runs per setting; the best counts")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
+    parser.add_argument("--baseline", default="", help="a JSON this script wrote, to compare against")
     parser.add_argument("--out", default="benchmarks/results", help="JSON file or folder for the result")
     args = parser.parse_args()
     if args.threads:
@@ -68,19 +116,26 @@ def main() -> None:
         torch.manual_seed(0)
         model = FlorenzModel(get_size(size)).to(device).eval()
         model.config = dataclasses.replace(model.config, eos_token_id=-1)  # never ends: fixed lengths
-        for batch in BATCHES:
+        for batch in map(int, args.batches.split(",")):
+            steps = StepTimer(model, device)
             speed = {cached: tokens_per_second(model, batch, args.new_tokens, cached, args.repeats, device)
                      for cached in (True, False)}
+            del model.decode  # the timer's wrapper
             (cached, cached_cpu), (uncached, uncached_cpu) = speed[True], speed[False]
             rows.append({"size": size, "batch": batch, "new_tokens": args.new_tokens,
+                         "step_ms": round(statistics.median(steps.wall) * 1e3, 3),
+                         "step_cpu_ms": round(statistics.median(steps.cpu) * 1e3, 3),
                          "cached_tok_s": round(cached, 1), "uncached_tok_s": round(uncached, 1),
                          "cache_speedup": round(cached / uncached, 2),
                          "cached_tok_cpu_s": round(cached_cpu, 1),
                          "uncached_tok_cpu_s": round(uncached_cpu, 1),
                          "cache_speedup_cpu": round(cached_cpu / uncached_cpu, 2)})
             print_table(rows[-1:])
+    if args.baseline:
+        compare(rows, args.baseline)
     print()
-    print_table(rows)
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    print_table([{column: row.get(column, "-") for column in columns} for row in rows])
     write_result(args.out, {"benchmark": "generation", **environment(torch.get_num_threads(), device),
                             "rows": rows})
 

@@ -8,7 +8,7 @@ import transformers
 from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
 from florenz.model.convert_gemma2 import load_gemma2
-from florenz.model.decoder_gemma2 import Gemma2Decoder
+from florenz.model.decoder_gemma2 import Gemma2Decoder, RMSNorm, apply_rotary, rope_tables
 
 ENCODER_WIDTH = 24
 # small soft-caps and a 4-token window so that capping and the sliding layers (0, 2) change the result
@@ -192,3 +192,43 @@ def test_cross_attention_prenorm_option_normalises_the_query_input(checkpoint):
     # a fresh pre-norm has weight 0, i.e. scale 1 + 0: unit RMS at every position; the raw residual is not
     torch.testing.assert_close(query_rms[True], torch.ones_like(query_rms[True]), atol=1e-4, rtol=0)
     assert (query_rms[False] - 1).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rms_norm_closed_form_backward_matches_autograd_of_the_formula(dtype):
+    torch.manual_seed(3)
+    norm = RMSNorm(48, 1e-6)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = (3 * torch.randn(4, 5, 48)).to(dtype).requires_grad_()
+    grad = torch.randn(4, 5, 48).to(dtype)
+    # reference: autograd through transformers' Gemma2RMSNorm formula, in float64
+    x64, weight64 = x.detach().double().requires_grad_(), norm.weight.detach().double().requires_grad_()
+    expected = x64 * torch.rsqrt(x64.pow(2).mean(-1, keepdim=True) + 1e-6) * (1.0 + weight64)
+    expected.backward(grad.double())
+    y = norm(x)
+    y.backward(grad)
+    assert y.dtype == x.grad.dtype == dtype and norm.weight.grad.dtype == torch.float32
+    tolerance = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=0.05, rtol=0.02)
+    torch.testing.assert_close(y.double(), expected.detach(), **tolerance)
+    torch.testing.assert_close(x.grad.double(), x64.grad, **tolerance)
+    torch.testing.assert_close(norm.weight.grad.double(), weight64.grad, atol=1e-4, rtol=1e-5)
+    frozen = RMSNorm(48, 1e-6).requires_grad_(False)
+    frozen(x).sum().backward()  # a frozen norm's weight gets no gradient and the input still does
+    assert frozen.weight.grad is None
+
+
+def test_rope_rotation_by_roll_equals_hf_rotate_half_bitwise():
+    def rotate_half(x):  # transformers' Gemma-2 rotate_half
+        first, second = x.chunk(2, dim=-1)
+        return torch.cat((-second, first), dim=-1)
+
+    head_dim, theta = 16, 10000.0
+    positions = torch.arange(7)
+    # as transformers' Gemma2RotaryEmbedding: inverse frequencies times positions, duplicated
+    inverse_frequencies = 1.0 / theta ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = positions.float()[:, None] * inverse_frequencies
+    angles = torch.cat((angles, angles), dim=-1)[:, None, :]  # (T, 1, hd)
+    x = torch.randn(2, 7, 3, head_dim)
+    expected = x * angles.cos() + rotate_half(x) * angles.sin()
+    assert torch.equal(apply_rotary(x, *rope_tables(positions, head_dim, theta)), expected)

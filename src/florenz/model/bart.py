@@ -61,11 +61,12 @@ class BartAttention(nn.Module):
         return self._heads(self.k_proj(states)), self._heads(self.v_proj(states))
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
-                is_causal: bool, kernel: Kernel) -> torch.Tensor:
+                is_causal: bool, kernel: Kernel, query: torch.Tensor | None = None) -> torch.Tensor:
         """Queries from x (B, T, D) attend keys/values (B, nh, S, hd); mask boolean (True = attend) or
-        additive, broadcastable to (B, nh, T, S); is_causal aligns top-left; kernel "eager" or "sdpa"."""
+        additive, broadcastable to (B, nh, T, S); is_causal aligns top-left; kernel "eager" or "sdpa";
+        query (B, nh, T, hd): q_proj(x) already projected (a generation step's fused projection)."""
         B, T, D = x.shape
-        query = self._heads(self.q_proj(x))  # (B, nh, T, hd)
+        query = self._heads(self.q_proj(x)) if query is None else query  # (B, nh, T, hd)
         dropout = self.dropout if self.training else 0.0
         if kernel == "eager":
             out = eager_attention(query, keys, values, mask, is_causal, dropout)

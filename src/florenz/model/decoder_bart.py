@@ -61,19 +61,20 @@ class BartDecoderLayer(nn.Module):
                 cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D); self_mask (T, P+T) or None with is_causal (plain causal) or without
         (every key allowed: one new token after the cached ones); kernel "eager" or "sdpa"."""
+        query = None
         if cache is None:
             keys, values = self.self_attn.keys_values(x)  # (B, nh, T, hd)
-        else:  # generation: keys and values in one projection
+        else:  # generation: queries, keys and values in one projection
             attention = self.self_attn
-            weight, bias = cache.constant(f"bart_kv_projection_{index}", lambda: (
-                torch.cat([attention.k_proj.weight, attention.v_proj.weight]),
-                torch.cat([attention.k_proj.bias, attention.v_proj.bias])))
+            weight, bias = cache.constant(f"bart_qkv_projection_{index}", lambda: (
+                torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
+                torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias])))
             B, T, D = x.shape
             nh = self.self_attn.num_heads
-            projected = F.linear(x, weight, bias).view(B, T, 2, nh, D // nh)  # (B, T, 2, nh, hd)
-            keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
+            projected = F.linear(x, weight, bias).view(B, T, 3, nh, D // nh)  # (B, T, 3, nh, hd)
+            query, keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
             keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = self.self_attn(x, keys, values, self_mask, is_causal, kernel)
+        attended = self.self_attn(x, keys, values, self_mask, is_causal, kernel, query)
         x = self._residual(self.self_attn_layer_norm, x, attended)
         if encoder_hidden_states is not None:
             if cache is None:

@@ -37,6 +37,38 @@ from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
 
 
+class RMSNormFunction(torch.autograd.Function):
+    """Gemma's RMSNorm y = n·(1 + w), n = x·r, r = rsqrt(mean(x²) + eps), all in float32, with a closed-form
+    backward: 4 full-size operations for dL/dx where autograd of the forward's 6 runs ~15 (a third of a
+    training step's elementwise time). With g the gradient of y and g' = g·(1 + w):
+    dL/dw = Σ g·n over all positions, dL/dx = r·(g' − n·mean(g'·n)) = g'·r − n·(mean(g'·n)·r).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        x32 = x.float()
+        rstd = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)  # (..., 1)
+        normed = x32 * rstd
+        scale = 1.0 + weight.float()
+        ctx.save_for_backward(normed, rstd, scale)
+        ctx.dtypes = x.dtype, weight.dtype
+        # (x * w) is rounded once, after the float32 product: https://github.com/huggingface/transformers/pull/29402
+        return (normed * scale).type_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        normed, rstd, scale = ctx.saved_tensors
+        input_dtype, weight_dtype = ctx.dtypes
+        grad = grad.float()
+        weight_grad = None
+        if ctx.needs_input_grad[1]:  # frozen Gemma-2 norms need none
+            weight_grad = (grad * normed).flatten(0, -2).sum(0).to(weight_dtype)
+        grad_normed = grad * scale
+        mean_product = torch.linalg.vecdot(grad_normed, normed)[..., None] / normed.shape[-1]  # (..., 1)
+        input_grad = torch.addcmul(grad_normed * rstd, normed, mean_product * rstd, value=-1.0)
+        return input_grad.to(input_dtype), weight_grad, None
+
+
 class RMSNorm(nn.Module):
     """Gemma RMSNorm: x / rms(x) * (1 + w) in float32; w is stored as an offset from 1 and starts at 0."""
 
@@ -46,15 +78,16 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (x * w) is rounded once, after the float32 product: https://github.com/huggingface/transformers/pull/29402
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (normed * (1.0 + self.weight.float())).type_as(x)
+        return RMSNormFunction.apply(x, self.weight, self.eps)
 
-    def fused(self, x: torch.Tensor) -> torch.Tensor:
-        """forward in one F.rms_norm dispatch (the same float32 operations, bitwise equal: tested), for the
-        generation step, where the ten dispatches of forward cost more than the arithmetic."""
-        return F.rms_norm(x.float(), self.weight.shape, 1.0 + self.weight.float(), self.eps).type_as(x)
+    def scale(self) -> torch.Tensor:
+        """(1 + w) in float32, the factor forward multiplies by; a generation computes it once."""
+        return 1.0 + self.weight.float()
+
+    def fused(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """forward in one F.rms_norm call with scale = self.scale() (the same float32 operations, bitwise
+        equal: tested), for generation steps, whose cost is Python calls more than arithmetic."""
+        return F.rms_norm(x.float(), self.weight.shape, scale, self.eps).type_as(x)
 
 
 class MLP(nn.Module):
@@ -70,25 +103,23 @@ class MLP(nn.Module):
         return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """RoPE in the HF half-split layout: (x1, x2) -> (-x2, x1) over the last dimension."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (B, T, n, hd), cos/sin (T, 1, hd) float32 -> rotated x (B, T, n, hd) in x's dtype."""
-    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """RoPE in the HF half-split layout, x·cos + rotate_half(x)·sin with rotate_half(x1, x2) = (-x2, x1):
+    rotate_half's sign sits in signed_sin = (-sin1, sin2), so one roll replaces a split, a negation and a
+    cat, bitwise equal ((-a)·b = a·(-b) exactly). x (B, T, n, hd), tables (T, 1, hd) float32 -> x's dtype."""
+    return x * cos.to(x.dtype) + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin.to(x.dtype)
 
 
 def rope_tables(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """positions (T,) -> float32 (cos, sin), each (T, 1, hd), as transformers' Gemma2RotaryEmbedding."""
+    """positions (T,) -> float32 (cos, signed_sin), each (T, 1, hd), transformers' Gemma2RotaryEmbedding's
+    (cos, sin) with the first half of sin negated for apply_rotary."""
     # computed per call, not kept as a buffer, so that casting the model to bfloat16 cannot round them
     inverse_frequencies = 1.0 / theta ** (
         torch.arange(0, head_dim, 2, dtype=torch.float32, device=positions.device) / head_dim)  # (hd/2,)
     angles = positions.float()[:, None] * inverse_frequencies  # (T, hd/2)
     angles = torch.cat((angles, angles), dim=-1)[:, None, :]  # (T, 1, hd)
-    return angles.cos(), angles.sin()
+    sin = angles.sin()
+    return angles.cos(), torch.cat((-sin[..., :head_dim // 2], sin[..., head_dim // 2:]), dim=-1)
 
 
 def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
@@ -147,8 +178,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: Mask,
                 cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
-        """x (B, T, D); rope = (cos, sin), each (T, 1, hd); mask (T, t) additive, or a block mask for the
-        flex kernel -> (B, T, D)."""
+        """x (B, T, D); rope = (cos, signed_sin), each (T, 1, hd); mask (T, t) additive, or a block mask for
+        the flex kernel -> (B, T, D)."""
         B, T, _ = x.shape
         cos, sin = rope
         nh, nkv, hd = self.num_heads, self.num_kv_heads, self.head_dim
@@ -159,10 +190,9 @@ class SelfAttention(nn.Module):
         else:  # generation: one projection and one rotation for queries and keys together
             weight = cache.constant(f"gemma2_qkv_weight_{self.layer_index}", lambda: torch.cat(
                 [self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]))
-            projections = F.linear(x, weight)  # (B, T, (nh + 2nkv)·hd)
-            rotated = apply_rotary(projections[..., :(nh + nkv) * hd].view(B, T, nh + nkv, hd), cos, sin)
-            query, keys = rotated[:, :, :nh], rotated[:, :, nh:]
-            values = projections[..., (nh + nkv) * hd:].view(B, T, nkv, hd)
+            projections = F.linear(x, weight).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
+            rotated = apply_rotary(projections[:, :, :nh + nkv], cos, sin)
+            query, keys, values = rotated[:, :, :nh], rotated[:, :, nh:], projections[:, :, nh + nkv:]
         keys, values = keys.transpose(1, 2), values.transpose(1, 2)  # (B, nkv, T, hd)
         if cache is not None:
             keys, values = cache.update_self(self.layer_index, keys, values)  # (B, nkv, t, hd)
@@ -198,8 +228,8 @@ class CrossAttention(nn.Module):
             S = encoder_hidden.shape[1]
             keys = self.k_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
             values = self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
-            if cache is not None:
-                cache.cross[self.layer_index] = (keys, values)  # (B, nkv, S, hd): fixed while generating
+            if cache is not None:  # fixed while generating; contiguous, or every step's matmul copies them
+                keys, values = cache.cross[self.layer_index] = (keys.contiguous(), values.contiguous())
         return self.o_proj(KERNELS[kernel](query, keys, values, mask, self.scale, self.softcap))
 
 
@@ -213,6 +243,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
         super().__init__()
         eps = config.rms_norm_eps
+        self.layer_index = layer_index
         self.is_sliding = layer_index % 2 == 0  # Gemma-2 alternates sliding (even) and full (odd) layers
         self.input_layernorm = RMSNorm(config.hidden_size, eps)
         self.self_attn = SelfAttention(config, layer_index)
@@ -234,8 +265,12 @@ class DecoderLayer(nn.Module):
                 encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache | None,
                 kernel: Kernel) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D); kernel "eager" or "flex", with masks of its form."""
+        # a generation computes each norm's (1 + w) and the gate's tanh once, and reads them at every step
+        scales, open_gate = (None, None) if cache is None else cache.constant(
+            f"gemma2_layer_{self.layer_index}", self._generation_constants)
+
         def norm(module: RMSNorm, y: torch.Tensor) -> torch.Tensor:
-            return module(y) if cache is None else module.fused(y)
+            return module(y) if scales is None else module.fused(y, scales[module])
 
         h = x + norm(self.post_attention_layernorm,
                      self.self_attn(norm(self.input_layernorm, x), rope, self_mask, cache, kernel))
@@ -244,8 +279,14 @@ class DecoderLayer(nn.Module):
             prenorm = self.pre_encoder_attention_layernorm
             query = h if prenorm is None else norm(prenorm, h)
             crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache, kernel)
-            h = h + torch.tanh(self.encoder_attn_gate) * norm(self.post_encoder_attention_layernorm, crossed)
+            gate = torch.tanh(self.encoder_attn_gate) if open_gate is None else open_gate
+            h = h + gate * norm(self.post_encoder_attention_layernorm, crossed)
         return h + norm(self.post_feedforward_layernorm, self.mlp(norm(self.pre_feedforward_layernorm, h)))
+
+    def _generation_constants(self) -> tuple[dict[RMSNorm, torch.Tensor], torch.Tensor | None]:
+        """Each norm's (1 + w) and the open fraction tanh(gate) of cross-attention (None without it)."""
+        scales = {module: module.scale() for module in self.modules() if isinstance(module, RMSNorm)}
+        return scales, torch.tanh(self.encoder_attn_gate) if self.has_cross_attention else None
 
 
 class SoftCapInPlace(torch.autograd.Function):
@@ -256,9 +297,13 @@ class SoftCapInPlace(torch.autograd.Function):
     """
 
     @staticmethod
+    def cap(z: torch.Tensor, cap: float) -> torch.Tensor:
+        return z.sigmoid_().mul_(2.0 * cap).sub_(cap)
+
+    @staticmethod
     def forward(ctx, z: torch.Tensor, cap: float) -> torch.Tensor:
         ctx.mark_dirty(z)
-        y = z.sigmoid_().mul_(2.0 * cap).sub_(cap)
+        y = SoftCapInPlace.cap(z, cap)
         ctx.save_for_backward(y)
         ctx.cap = cap
         return y
@@ -275,7 +320,9 @@ def soft_capped_lm_head(x: torch.Tensor, embedding: torch.Tensor, cap: float | N
         return F.linear(x, embedding).float()
     # scaling the (B, T, D) input rather than the (B, T, V) logits by 2 / cap saves a pass over V
     logits = F.linear(x * (2.0 / cap), embedding)  # (B, T, V), 2 · logits / cap
-    return SoftCapInPlace.apply(logits if logits.dtype == torch.float32 else logits.float(), cap)
+    logits = logits if logits.dtype == torch.float32 else logits.float()
+    # without gradients (generation) the autograd Function's bookkeeping costs more than the capping
+    return SoftCapInPlace.apply(logits, cap) if torch.is_grad_enabled() else SoftCapInPlace.cap(logits, cap)
 
 
 class Gemma2Decoder(nn.Module):
@@ -382,8 +429,12 @@ class Gemma2Decoder(nn.Module):
         B, T = input_ids.shape
         past = 0 if cache is None else cache.length
         x = self.embed_tokens(input_ids)  # (B, T, D)
-        # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
-        x = x * torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
+
+        def normalizer() -> torch.Tensor:
+            # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
+            return torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
+
+        x = x * (normalizer() if cache is None else cache.constant("gemma2_normalizer", normalizer))
         rope = self._rope(past, T, input_ids.device, cache)
         kernel = resolve_attention(self.attention, input_ids.device, "gemma2")
         if encoder_hidden_states is None:
@@ -394,7 +445,8 @@ class Gemma2Decoder(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
                       encoder_mask, cache, kernel)
-        x = self.norm(x) if cache is None else self.norm.fused(x)  # (B, T, D)
+        x = self.norm(x) if cache is None else self.norm.fused(x, cache.constant("gemma2_norm_scale",
+                                                                                self.norm.scale))  # (B, T, D)
         if cache is not None:
             cache.length += T
         return soft_capped_lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping)

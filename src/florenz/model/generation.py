@@ -139,7 +139,8 @@ def generate(model: Any, pixel_values: torch.Tensor, input_ids: torch.Tensor, at
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        # inference mode: no autograd version counters or view tracking, ~15% of a tiny model's step
+        with torch.inference_mode():
             encoder_hidden, encoder_mask = model.encode(pixel_values, input_ids, attention_mask)
             start = [config.decoder_start_token_id, *(prefix_ids or [])]
             rows = input_ids.shape[0] * num_beams

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from florenz.world.realise.plan import english_shape
 from florenz.world.scene import (
     AMBIGUOUS_NOUNS,
     CELL_JITTER,
     CROWD_SHARE,
     MAX_OBJECTS,
     SHAPES,
+    english_shape,
     sample_scene,
     similar_scene,
 )
@@ -22,6 +22,18 @@ def test_each_ambiguous_noun_has_two_distinct_shapes_that_english_names_alike():
     for noun, (first, second) in AMBIGUOUS_NOUNS.items():
         assert english_shape(first) == english_shape(second) == noun  # the plan keeps English unambiguous
     assert english_shape("circle") == "circle"
+
+
+def test_no_scene_holds_two_groups_that_english_names_alike():
+    """"a small red bow and a small red bow" (ribbon and archery bow) could not be told apart in English."""
+    rng = np.random.default_rng(7)
+    homonym_scenes = 0
+    for _ in range(3000):
+        looks = [(english_shape(g.prototype.shape), g.prototype.colour, g.prototype.shade, g.prototype.size)
+                 for g in sample_scene(rng, max_objects=MAX_OBJECTS).groups()]
+        assert len(set(looks)) == len(looks), looks
+        homonym_scenes += any(shape in AMBIGUOUS_NOUNS for shape, *_ in looks)
+    assert homonym_scenes > 1000  # the homonyms themselves are as common as before
 
 
 def test_objects_sit_one_per_cell_near_its_centre():

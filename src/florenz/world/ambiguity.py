@@ -23,13 +23,13 @@ from florenz.world.realise import (
     plan_description,
     realise,
 )
-from florenz.world.realise.plan import english_shape
 from florenz.world.scene import (
     AMBIGUOUS_NOUNS,
     BLUE_SHADES,
     COLOURS,
     SHAPES,
     Scene,
+    english_shape,
     sample_scene,
     spatial_relations,
 )

@@ -21,6 +21,7 @@ AMBIGUOUS_NOUNS = {
     "key": ("key_door", "key_keyboard"),
     "nut": ("nut_food", "nut_hardware"),
 }
+_ENGLISH_HOMONYMS = {sense: noun for noun, senses in AMBIGUOUS_NOUNS.items() for sense in senses}
 SHAPES = ("circle", "square", "rectangle", "triangle", "star", "heart", "diamond",
           *(sense for senses in AMBIGUOUS_NOUNS.values() for sense in senses))
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "grey")
@@ -118,6 +119,15 @@ def spatial_relations(objects: tuple[SceneObject, ...]) -> tuple[Relation, ...]:
     return tuple(relations)
 
 
+def english_shape(shape: str) -> str:
+    """The English noun's shape: both senses of a homonym ("bow_ribbon", "bow_weapon") are "bow"."""
+    return _ENGLISH_HOMONYMS.get(shape, shape)
+
+
+def _english_look(obj: SceneObject) -> tuple[str, str, str, str]:
+    return english_shape(obj.shape), obj.colour, obj.shade, obj.size
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
     """One of `options` at random (rng.choice converts them to an array first: ten times slower)."""
     return options[int(rng.integers(len(options)))]
@@ -155,7 +165,13 @@ def sample_scene(rng: np.random.Generator, max_objects: int = 4, repeat_probabil
         elif objects and rng.random() < repeat_probability:
             objects.append(replace(objects[int(rng.integers(len(objects)))], x=x, y=y))
         else:
-            objects.append(_sample_object(rng, x, y))
+            obj = _sample_object(rng, x, y)
+            # two groups English would name alike ("a small red bow and a small red bow") cannot be told
+            # apart by any English text: the other sense is drawn again
+            while any(_english_look(obj) == _english_look(other) and not obj.looks_like(other)
+                      for other in objects):
+                obj = _sample_object(rng, x, y)
+            objects.append(obj)
     ordered = tuple(objects)
     background = _pick(rng, BACKGROUNDS)
     return Scene(objects=ordered, relations=spatial_relations(ordered), background=background)

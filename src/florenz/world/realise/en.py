@@ -18,8 +18,8 @@ from florenz.world.realise.plan import (
     Mention,
     PositionSentence,
     RelationSentence,
-    english_shape,
 )
+from florenz.world.scene import english_shape
 
 SEPARATOR = " "
 _NOUNS = {  # singular, plural

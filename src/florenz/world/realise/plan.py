@@ -19,7 +19,7 @@ import numpy as np
 
 from florenz.world.languages import DETAIL_LEVELS
 from florenz.world.realise.common import Choices
-from florenz.world.scene import AMBIGUOUS_NOUNS, Group, Scene, SceneObject
+from florenz.world.scene import Group, Scene, SceneObject, english_shape
 
 # The pilot needed the caption prefix in a good share of training targets (world.md, "decisive knob").
 PREFIX_SHARE = 0.45
@@ -44,8 +44,6 @@ RELATION_WORDS = ("left_of", "right_of", "above", "below", "next_to")
 # the cells of a 3x3 grid, row by row
 POSITIONS = ("top_left", "top", "top_right", "left", "centre", "right",
              "bottom_left", "bottom", "bottom_right")
-# English names both senses of these shapes alike ("bow_ribbon" -> "bow"); other languages name them apart
-ENGLISH_HOMONYMS = {sense: noun for noun, senses in AMBIGUOUS_NOUNS.items() for sense in senses}
 _INVERSE = {"left_of": "right_of", "right_of": "left_of", "above": "below", "below": "above"}
 # "next to" only for neighbouring cells whose centres are this close (fraction of the image side)
 NEXT_TO_DISTANCE = 0.45
@@ -201,11 +199,6 @@ def plan_description(scene: Scene, detail: str, rng: np.random.Generator | None,
 def position_of(obj: SceneObject) -> str:
     """The cell of the 3x3 grid the object's centre lies in, as one of POSITIONS."""
     return POSITIONS[_cell(obj)]
-
-
-def english_shape(shape: str) -> str:
-    """The English noun's shape: both senses of a homonym ("bow_ribbon", "bow_weapon") are "bow"."""
-    return ENGLISH_HOMONYMS.get(shape, shape)
 
 
 _NAMING = (RelationSentence, PositionSentence)  # the sentences that name groups

@@ -80,7 +80,7 @@ def test_tiny_study_runs_end_to_end_and_a_rerun_changes_nothing(finished_study):
     assert not (out / "fits" / "fits.json").exists()
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     timings = json.loads((out / "timings.json").read_text())
-    assert set(timings["wall_s"]) == set(timings["cpu_s"]) >= {
+    assert set(timings["wall_s"]) == set(timings["cpu_s"]) | {"world"} >= {
         "world", "vision", "starts", "train", "eval-loss", "eval", "fit",
     }
     # training happens in worker processes (each imports torch and trains: seconds of CPU) while the study

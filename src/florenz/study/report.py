@@ -299,9 +299,10 @@ def setup_section(plan: dict[str, Any], timings: dict[str, dict[str, float]]) ->
         ],
     ]
     wall, cpu = timings.get("wall_s", {}), timings.get("cpu_s", {})
-    rows += [[f"time: {stage}", f"{seconds:,.0f} s wall, {cpu.get(stage, 0):,.0f} s CPU"]
-             for stage, seconds in wall.items()]
+    for stage, seconds in wall.items():
+        spent = f"{seconds:,.0f} s wall"
+        rows.append([f"time: {stage}", spent + (f", {cpu[stage]:,.0f} s CPU" if stage in cpu else "")])
     if wall:
-        rows.append(["time: total", f"{sum(wall.values()):,.0f} s wall, {sum(cpu.values()):,.0f} s CPU "
-                                    "(CPU: all processes' user + system time)"])
+        total = f"{sum(wall.values()):,.0f} s wall, {sum(cpu.values()):,.0f} s CPU in {', '.join(cpu)}"
+        rows.append(["time: total", total + " (the study's and its workers' user + system time)"])
     return Section("Set-up", table=rows)

@@ -177,20 +177,23 @@ def study(config: StudyConfig) -> int:
     timings = {"wall_s": timings.get("wall_s", {}), "cpu_s": timings.get("cpu_s", {})}
     clock = (0.0, 0.0)
 
-    def timed(stage: str | None) -> None:
-        """Adds wall and CPU time (this process and its finished workers) since the last call to `stage`."""
+    def timed(stage: str | None, cpu: bool = True) -> None:
+        """Adds wall and CPU time (this process and its finished workers) since the last call to `stage`;
+        `cpu=False` where workers are not this process's children (world build's forkserver pool), whose
+        CPU time os.times() cannot see."""
         nonlocal clock
         times = os.times()
         now = (time.monotonic(), times.user + times.system + times.children_user + times.children_system)
         if stage is not None:
             for key, spent in zip(("wall_s", "cpu_s"), (now[0] - clock[0], now[1] - clock[1])):
-                timings[key][stage] = round(timings[key].get(stage, 0.0) + spent, 1)
+                if key == "wall_s" or cpu:
+                    timings[key][stage] = round(timings[key].get(stage, 0.0) + spent, 1)
             write_atomically(timings_path, json.dumps(timings, indent=2))
         clock = now
 
     timed(None)
     world = _build_world(config, grid, out)
-    timed("world")
+    timed("world", cpu=False)
     cache = str(out / "starts")
     pairs = [(size, variant) for size in grid.sizes for variant in grid.variants]
     write_atomically(

@@ -61,19 +61,25 @@ class BartAttention(nn.Module):
         return self._heads(self.k_proj(states)), self._heads(self.v_proj(states))
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
-                is_causal: bool, kernel: Kernel, query: torch.Tensor | None = None) -> torch.Tensor:
+                is_causal: bool, kernel: Kernel) -> torch.Tensor:
         """Queries from x (B, T, D) attend keys/values (B, nh, S, hd); mask boolean (True = attend) or
-        additive, broadcastable to (B, nh, T, S); is_causal aligns top-left; kernel "eager" or "sdpa";
-        query (B, nh, T, hd): q_proj(x) already projected (a generation step's fused projection)."""
-        B, T, D = x.shape
-        query = self._heads(self.q_proj(x)) if query is None else query  # (B, nh, T, hd)
+        additive, broadcastable to (B, nh, T, S); is_causal aligns top-left; kernel "eager" or "sdpa"."""
+        query = self._heads(self.q_proj(x))  # (B, nh, T, hd)
         dropout = self.dropout if self.training else 0.0
-        if kernel == "eager":
-            out = eager_attention(query, keys, values, mask, is_causal, dropout)
-        else:
-            out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, is_causal=is_causal,
-                                                 dropout_p=dropout)  # (B, nh, T, hd)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+        return self.out_proj(attend(query, keys, values, mask, is_causal, dropout, kernel))
+
+
+def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
+           is_causal: bool, dropout: float, kernel: Kernel) -> torch.Tensor:
+    """Attention of query (B, nh, T, hd) over keys/values (B, nh, S, hd) with BartAttention.forward's mask
+    and kernel, heads merged: (B, T, nh·hd)."""
+    B, nh, T, hd = query.shape
+    if kernel == "eager":
+        out = eager_attention(query, keys, values, mask, is_causal, dropout)
+    else:
+        out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, is_causal=is_causal,
+                                             dropout_p=dropout)  # (B, nh, T, hd)
+    return out.transpose(1, 2).reshape(B, T, nh * hd)
 
 
 def eager_attention(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,

@@ -10,6 +10,8 @@ Shapes: `B` batch, `S` encoder length, `T` new decoder tokens, `P` tokens alread
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +20,7 @@ from florenz.model.attention import Kernel, resolve_attention
 from florenz.model.bart import (
     POSITION_OFFSET,
     BartAttention,
+    attend,
     feed_forward,
     learned_positions,
     normal_init_,
@@ -35,6 +38,21 @@ def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Te
     """attention_mask (B, S), 1 = attend -> (B, 1, 1, S): 0 where attended, -inf where not."""
     blocked = attention_mask[:, None, None, :] == 0
     return torch.zeros(blocked.shape, dtype=dtype, device=blocked.device).masked_fill_(blocked, float("-inf"))
+
+
+class BartStepWeights(NamedTuple):
+    """One layer's (weight, bias) pairs as a generation step reads them, q/k/v stacked into one."""
+
+    qkv: tuple[torch.Tensor, torch.Tensor]  # ((3D, D), (3D,)): q_proj, k_proj, v_proj
+    out: tuple[torch.Tensor, torch.Tensor]
+    self_norm: tuple[torch.Tensor, torch.Tensor]
+    cross_q: tuple[torch.Tensor, torch.Tensor]
+    cross_out: tuple[torch.Tensor, torch.Tensor]
+    cross_norm: tuple[torch.Tensor, torch.Tensor]
+    fc1: tuple[torch.Tensor, torch.Tensor]
+    fc2: tuple[torch.Tensor, torch.Tensor]
+    final_norm: tuple[torch.Tensor, torch.Tensor]
+    eps: float  # the LayerNorms'
 
 
 class BartDecoderLayer(nn.Module):
@@ -56,37 +74,54 @@ class BartDecoderLayer(nn.Module):
     def _residual(self, norm: nn.LayerNorm, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
         return norm(x + F.dropout(branch, self.dropout, self.training))
 
-    def forward(self, x: torch.Tensor, index: int, self_mask: torch.Tensor | None, is_causal: bool,
+    def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None, is_causal: bool,
                 encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
-                cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); self_mask (T, P+T) or None with is_causal (plain causal) or without
-        (every key allowed: one new token after the cached ones); kernel "eager" or "sdpa"."""
-        query = None
-        if cache is None:
-            keys, values = self.self_attn.keys_values(x)  # (B, nh, T, hd)
-        else:  # generation: queries, keys and values in one projection
-            attention = self.self_attn
-            weight, bias = cache.constant(f"bart_qkv_projection_{index}", lambda: (
-                torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
-                torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias])))
-            B, T, D = x.shape
-            nh = self.self_attn.num_heads
-            projected = F.linear(x, weight, bias).view(B, T, 3, nh, D // nh)  # (B, T, 3, nh, hd)
-            query, keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
-            keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = self.self_attn(x, keys, values, self_mask, is_causal, kernel, query)
+                kernel: Kernel) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); self_mask (T, T) or None with is_causal; kernel "eager" or "sdpa"."""
+        attended = self.self_attn(x, *self.self_attn.keys_values(x), self_mask, is_causal, kernel)
         x = self._residual(self.self_attn_layer_norm, x, attended)
         if encoder_hidden_states is not None:
-            if cache is None:
-                encoder_kv = self.encoder_attn.keys_values(encoder_hidden_states)
-            else:
-                if cache.cross[index] is None:  # the encoder output is fixed during generation
-                    cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
-                encoder_kv = cache.cross[index]
+            encoder_kv = self.encoder_attn.keys_values(encoder_hidden_states)
             attended = self.encoder_attn(x, *encoder_kv, encoder_mask, False, kernel)
             x = self._residual(self.encoder_attn_layer_norm, x, attended)
         hidden = feed_forward(self.fc1, self.fc2, x, self.activation_dropout, self.training)
         return self._residual(self.final_layer_norm, x, hidden)
+
+    def step_weights(self) -> BartStepWeights:
+        """This layer's weights as step reads them; a generation prepares them once."""
+        attention = self.self_attn
+        return BartStepWeights(
+            (torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
+             torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias])),
+            *((module.weight, module.bias) for module in (
+                attention.out_proj, self.self_attn_layer_norm, self.encoder_attn.q_proj,
+                self.encoder_attn.out_proj, self.encoder_attn_layer_norm, self.fc1, self.fc2,
+                self.final_layer_norm)), self.final_layer_norm.eps)
+
+    def step(self, x: torch.Tensor, index: int, weights: BartStepWeights, self_mask: torch.Tensor | None,
+             is_causal: bool, encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
+             cache: KVCache, kernel: Kernel) -> torch.Tensor:
+        """forward (in eval mode) for T new tokens (B, T, D) after the cached ones, in plain tensor calls on
+        prepared weights: a generation step costs Python calls more than arithmetic (the same operations:
+        cached steps equal forward, tests/model/test_generation.py); self_mask (T, P+T) or None."""
+        B, T, D = x.shape
+        nh = self.self_attn.num_heads
+        width = (D,)
+        # queries, keys and values in one projection
+        projected = F.linear(x, *weights.qkv).view(B, T, 3, nh, D // nh)  # (B, T, 3, nh, hd)
+        query, keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
+        keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
+        attended = attend(query, keys, values, self_mask, is_causal, 0.0, kernel)
+        x = F.layer_norm(x + F.linear(attended, *weights.out), width, *weights.self_norm, weights.eps)
+        if encoder_hidden_states is not None:
+            if cache.cross[index] is None:  # the encoder output is fixed during generation
+                cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
+            query = F.linear(x, *weights.cross_q).view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
+            attended = attend(query, *cache.cross[index], encoder_mask, False, 0.0, kernel)
+            x = F.layer_norm(x + F.linear(attended, *weights.cross_out), width, *weights.cross_norm,
+                             weights.eps)
+        hidden = F.linear(F.gelu(F.linear(x, *weights.fc1)), *weights.fc2)
+        return F.layer_norm(x + hidden, width, *weights.final_norm, weights.eps)
 
 
 class BartDecoder(nn.Module):
@@ -138,9 +173,15 @@ class BartDecoder(nn.Module):
                 encoder_mask = cache.constant("bart_encoder_mask", lambda: _additive_mask(
                     encoder_attention_mask, x.dtype))
         kernel = resolve_attention(self.attention, x.device, "bart")
-        for index, layer in enumerate(self.layers):
-            x = layer(x, index, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache, kernel)
-        if cache is not None:
+        if cache is None:
+            for layer in self.layers:
+                x = layer(x, self_mask, True, encoder_hidden_states, encoder_mask, kernel)
+        else:  # generation: the layers' step on weights prepared once per generation
+            weights = cache.constant("bart_step_weights", lambda: [layer.step_weights()
+                                                                   for layer in self.layers])
+            for index, (layer, layer_weights) in enumerate(zip(self.layers, weights)):
+                x = layer.step(x, index, layer_weights, self_mask, past == 0, encoder_hidden_states,
+                               encoder_mask, cache, kernel)
             cache.length += T
         logits = F.linear(x, self.embed_tokens.weight).float()  # tied LM head; (B, T, V)
         return soft_cap(logits, self.config.final_logit_softcapping)

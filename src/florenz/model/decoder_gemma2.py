@@ -21,6 +21,8 @@ the 512 × 8192 logits of a training step), and inside a softmax the constant �
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,11 +85,6 @@ class RMSNorm(nn.Module):
     def scale(self) -> torch.Tensor:
         """(1 + w) in float32, the factor forward multiplies by; a generation computes it once."""
         return 1.0 + self.weight.float()
-
-    def fused(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """forward in one F.rms_norm call with scale = self.scale() (the same float32 operations, bitwise
-        equal: tested), for generation steps, whose cost is Python calls more than arithmetic."""
-        return F.rms_norm(x.float(), self.weight.shape, scale, self.eps).type_as(x)
 
 
 class MLP(nn.Module):
@@ -162,11 +159,10 @@ def _additive_mask(blocked: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.Module):
-    """Causal grouped-query self-attention with RoPE; keys/values go through the cache when given."""
+    """Causal grouped-query self-attention with RoPE over a whole sequence (DecoderLayer.step generates)."""
 
-    def __init__(self, config: Gemma2DecoderConfig, layer_index: int) -> None:
+    def __init__(self, config: Gemma2DecoderConfig) -> None:
         super().__init__()
-        self.layer_index = layer_index
         self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
                                                              config.num_key_value_heads, config.head_dim)
         self.scale = config.query_pre_attn_scalar ** -0.5
@@ -177,36 +173,23 @@ class SelfAttention(nn.Module):
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: Mask,
-                cache: KVCache | None, kernel: Kernel) -> torch.Tensor:
-        """x (B, T, D); rope = (cos, signed_sin), each (T, 1, hd); mask (T, t) additive, or a block mask for
+                kernel: Kernel) -> torch.Tensor:
+        """x (B, T, D); rope = (cos, signed_sin), each (T, 1, hd); mask (T, T) additive, or a block mask for
         the flex kernel -> (B, T, D)."""
         B, T, _ = x.shape
         cos, sin = rope
         nh, nkv, hd = self.num_heads, self.num_kv_heads, self.head_dim
-        if cache is None:
-            query = apply_rotary(self.q_proj(x).view(B, T, nh, hd), cos, sin)
-            keys = apply_rotary(self.k_proj(x).view(B, T, nkv, hd), cos, sin)  # (B, T, nkv, hd)
-            values = self.v_proj(x).view(B, T, nkv, hd)
-        else:  # generation: one projection and one rotation for queries and keys together
-            weight = cache.constant(f"gemma2_qkv_weight_{self.layer_index}", lambda: torch.cat(
-                [self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]))
-            projections = F.linear(x, weight).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
-            rotated = apply_rotary(projections[:, :, :nh + nkv], cos, sin)
-            query, keys, values = rotated[:, :, :nh], rotated[:, :, nh:], projections[:, :, nh + nkv:]
-        keys, values = keys.transpose(1, 2), values.transpose(1, 2)  # (B, nkv, T, hd)
-        if cache is not None:
-            keys, values = cache.update_self(self.layer_index, keys, values)  # (B, nkv, t, hd)
-            if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
-                keys, values = cache.self_keys[self.layer_index], cache.self_values[self.layer_index]
+        query = apply_rotary(self.q_proj(x).view(B, T, nh, hd), cos, sin)
+        keys = apply_rotary(self.k_proj(x).view(B, T, nkv, hd), cos, sin).transpose(1, 2)  # (B, nkv, T, hd)
+        values = self.v_proj(x).view(B, T, nkv, hd).transpose(1, 2)
         return self.o_proj(KERNELS[kernel](query, keys, values, mask, self.scale, self.softcap))
 
 
 class CrossAttention(nn.Module):
     """Grouped-query attention from the decoder to the encoder: no RoPE, no causal mask (reference §1.8)."""
 
-    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int, layer_index: int) -> None:
+    def __init__(self, config: Gemma2DecoderConfig, encoder_hidden_size: int) -> None:
         super().__init__()
-        self.layer_index = layer_index
         self.num_heads, self.num_kv_heads, self.head_dim = (config.num_attention_heads,
                                                              config.num_key_value_heads, config.head_dim)
         self.scale = config.query_pre_attn_scalar ** -0.5
@@ -216,21 +199,44 @@ class CrossAttention(nn.Module):
         self.v_proj = nn.Linear(encoder_hidden_size, self.num_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: Mask, cache: KVCache | None,
+    def keys_values(self, encoder_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of encoder_hidden (B, S, De), each (B, nkv, S, hd)."""
+        B, S, _ = encoder_hidden.shape
+        keys = self.k_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        return keys, self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, encoder_hidden: torch.Tensor, mask: Mask,
                 kernel: Kernel) -> torch.Tensor:
         """x (B, T, D), encoder_hidden (B, S, De), mask (B, 1, 1, 1, S) additive, or a block mask for the
         flex kernel -> (B, T, D)."""
         B, T, _ = x.shape
         query = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)
-        if cache is not None and cache.cross[self.layer_index] is not None:
-            keys, values = cache.cross[self.layer_index]
-        else:
-            S = encoder_hidden.shape[1]
-            keys = self.k_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
-            values = self.v_proj(encoder_hidden).view(B, S, self.num_kv_heads, self.head_dim).transpose(1, 2)
-            if cache is not None:  # fixed while generating; contiguous, or every step's matmul copies them
-                keys, values = cache.cross[self.layer_index] = (keys.contiguous(), values.contiguous())
+        keys, values = self.keys_values(encoder_hidden)
         return self.o_proj(KERNELS[kernel](query, keys, values, mask, self.scale, self.softcap))
+
+
+class StepWeights(NamedTuple):
+    """One layer's weights as a generation step reads them: q/k/v stacked, each norm's (1 + w), tanh(gate)."""
+
+    qkv: torch.Tensor  # ((nh + 2nkv)·hd, D): q_proj, k_proj, v_proj
+    o: torch.Tensor
+    input_norm: torch.Tensor  # (1 + w) in float32, (D,)
+    post_attention_norm: torch.Tensor
+    cross_prenorm: torch.Tensor | None  # the cross-attention fields are None in a layer without it
+    cross_q: torch.Tensor | None
+    cross_o: torch.Tensor | None
+    cross_postnorm: torch.Tensor | None
+    cross_gate: torch.Tensor | None  # tanh(encoder_attn_gate)
+    pre_feedforward_norm: torch.Tensor
+    gate: torch.Tensor
+    up: torch.Tensor
+    down: torch.Tensor
+    post_feedforward_norm: torch.Tensor
+
+
+def fused_rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm.forward in one F.rms_norm call, scale = RMSNorm.scale() (bitwise equal to it: tested)."""
+    return F.rms_norm(x.float(), scale.shape, scale, eps).type_as(x)
 
 
 class DecoderLayer(nn.Module):
@@ -246,13 +252,13 @@ class DecoderLayer(nn.Module):
         self.layer_index = layer_index
         self.is_sliding = layer_index % 2 == 0  # Gemma-2 alternates sliding (even) and full (odd) layers
         self.input_layernorm = RMSNorm(config.hidden_size, eps)
-        self.self_attn = SelfAttention(config, layer_index)
+        self.self_attn = SelfAttention(config)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, eps)
         self.has_cross_attention = layer_index % config.cross_attention_every == 0
         if self.has_cross_attention:
             self.pre_encoder_attention_layernorm = (RMSNorm(config.hidden_size, eps)
                                                     if config.cross_attention_prenorm else None)
-            self.encoder_attn = CrossAttention(config, encoder_hidden_size, layer_index)
+            self.encoder_attn = CrossAttention(config, encoder_hidden_size)
             # gate 0: tanh(0) = 0, so at step 0 the layer computes exactly what the pretrained Gemma-2 did;
             # shape (1,), not a scalar, because FSDP2's fully_shard refuses 0-d parameters
             self.encoder_attn_gate = nn.Parameter(torch.zeros(1))
@@ -262,31 +268,64 @@ class DecoderLayer(nn.Module):
         self.post_feedforward_layernorm = RMSNorm(config.hidden_size, eps)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], self_mask: Mask,
-                encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache | None,
-                kernel: Kernel) -> torch.Tensor:
+                encoder_hidden: torch.Tensor | None, encoder_mask: Mask, kernel: Kernel) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D); kernel "eager" or "flex", with masks of its form."""
-        # a generation computes each norm's (1 + w) and the gate's tanh once, and reads them at every step
-        scales, open_gate = (None, None) if cache is None else cache.constant(
-            f"gemma2_layer_{self.layer_index}", self._generation_constants)
-
-        def norm(module: RMSNorm, y: torch.Tensor) -> torch.Tensor:
-            return module(y) if scales is None else module.fused(y, scales[module])
-
-        h = x + norm(self.post_attention_layernorm,
-                     self.self_attn(norm(self.input_layernorm, x), rope, self_mask, cache, kernel))
+        h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), rope, self_mask,
+                                                             kernel))
         if self.has_cross_attention and encoder_hidden is not None:
             # the reference feeds the raw residual stream as the query (§9.2.19); pre-norm is an ablation
             prenorm = self.pre_encoder_attention_layernorm
-            query = h if prenorm is None else norm(prenorm, h)
-            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, cache, kernel)
-            gate = torch.tanh(self.encoder_attn_gate) if open_gate is None else open_gate
-            h = h + gate * norm(self.post_encoder_attention_layernorm, crossed)
-        return h + norm(self.post_feedforward_layernorm, self.mlp(norm(self.pre_feedforward_layernorm, h)))
+            query = h if prenorm is None else prenorm(h)
+            crossed = self.encoder_attn(query, encoder_hidden, encoder_mask, kernel)
+            h = h + torch.tanh(self.encoder_attn_gate) * self.post_encoder_attention_layernorm(crossed)
+        return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
-    def _generation_constants(self) -> tuple[dict[RMSNorm, torch.Tensor], torch.Tensor | None]:
-        """Each norm's (1 + w) and the open fraction tanh(gate) of cross-attention (None without it)."""
-        scales = {module: module.scale() for module in self.modules() if isinstance(module, RMSNorm)}
-        return scales, torch.tanh(self.encoder_attn_gate) if self.has_cross_attention else None
+    def step_weights(self) -> StepWeights:
+        """This layer's weights as step reads them; a generation prepares them once."""
+        attention, mlp, cross = self.self_attn, self.mlp, self.has_cross_attention
+        prenorm = self.pre_encoder_attention_layernorm if cross else None
+        return StepWeights(
+            torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
+            attention.o_proj.weight, self.input_layernorm.scale(), self.post_attention_layernorm.scale(),
+            None if prenorm is None else prenorm.scale(), self.encoder_attn.q_proj.weight if cross else None,
+            self.encoder_attn.o_proj.weight if cross else None,
+            self.post_encoder_attention_layernorm.scale() if cross else None,
+            torch.tanh(self.encoder_attn_gate) if cross else None, self.pre_feedforward_layernorm.scale(),
+            mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight,
+            self.post_feedforward_layernorm.scale())
+
+    def step(self, x: torch.Tensor, weights: StepWeights, rope: tuple[torch.Tensor, torch.Tensor],
+             self_mask: Mask, encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache,
+             kernel: Kernel) -> torch.Tensor:
+        """forward for T new tokens (B, T, D) after the cached ones, in plain tensor calls on prepared
+        weights: a generation step costs Python calls more than arithmetic, and this makes half of forward's
+        (the same operations: cached steps equal forward, tests/model/test_generation.py)."""
+        B, T, _ = x.shape
+        attention, eps = self.self_attn, self.input_layernorm.eps
+        nh, nkv, hd = attention.num_heads, attention.num_kv_heads, attention.head_dim
+        attend_kernel, scale, softcap = KERNELS[kernel], attention.scale, attention.softcap
+        # queries, keys and values in one projection, queries and keys in one rotation
+        normed = fused_rms_norm(x, weights.input_norm, eps)
+        projections = F.linear(normed, weights.qkv).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
+        rotated = apply_rotary(projections[:, :, :nh + nkv], *rope)
+        keys, values = cache.update_self(self.layer_index, rotated[:, :, nh:].transpose(1, 2),
+                                         projections[:, :, nh + nkv:].transpose(1, 2))  # (B, nkv, t, hd)
+        if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
+            keys, values = cache.self_keys[self.layer_index], cache.self_values[self.layer_index]
+        attended = attend_kernel(rotated[:, :, :nh], keys, values, self_mask, scale, softcap)
+        x = x + fused_rms_norm(F.linear(attended, weights.o), weights.post_attention_norm, eps)
+        if weights.cross_q is not None and encoder_hidden is not None:
+            if cache.cross[self.layer_index] is None:  # the encoder output is fixed while generating
+                cache.cross[self.layer_index] = tuple(kv.contiguous() for kv in  # or every step copies them
+                                                      self.encoder_attn.keys_values(encoder_hidden))
+            query = x if weights.cross_prenorm is None else fused_rms_norm(x, weights.cross_prenorm, eps)
+            query = F.linear(query, weights.cross_q).view(B, T, nh, hd)
+            attended = attend_kernel(query, *cache.cross[self.layer_index], encoder_mask, scale, softcap)
+            crossed = fused_rms_norm(F.linear(attended, weights.cross_o), weights.cross_postnorm, eps)
+            x = x + weights.cross_gate * crossed
+        hidden = fused_rms_norm(x, weights.pre_feedforward_norm, eps)
+        hidden = F.gelu(F.linear(hidden, weights.gate), approximate="tanh") * F.linear(hidden, weights.up)
+        return x + fused_rms_norm(F.linear(hidden, weights.down), weights.post_feedforward_norm, eps)
 
 
 class SoftCapInPlace(torch.autograd.Function):
@@ -442,11 +481,17 @@ class Gemma2Decoder(nn.Module):
         masks = (self._block_masks(past, T, encoder_attention_mask, cache) if kernel == "flex"
                  else self._additive_masks(past, T, encoder_attention_mask, cache))
         sliding_mask, full_mask, encoder_mask = masks
-        for layer in self.layers:
-            x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
-                      encoder_mask, cache, kernel)
-        x = self.norm(x) if cache is None else self.norm.fused(x, cache.constant("gemma2_norm_scale",
-                                                                                self.norm.scale))  # (B, T, D)
-        if cache is not None:
+        if cache is None:
+            for layer in self.layers:
+                x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
+                          encoder_mask, kernel)
+            x = self.norm(x)  # (B, T, D)
+        else:  # generation: the layers' step on weights prepared once per generation
+            weights = cache.constant("gemma2_step_weights", lambda: (
+                [layer.step_weights() for layer in self.layers], self.norm.scale()))
+            for layer, layer_weights in zip(self.layers, weights[0]):
+                x = layer.step(x, layer_weights, rope, sliding_mask if layer.is_sliding else full_mask,
+                               encoder_hidden_states, encoder_mask, cache, kernel)
+            x = fused_rms_norm(x, weights[1], self.norm.eps)
             cache.length += T
         return soft_capped_lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping)

@@ -12,7 +12,9 @@ Departures, all additive:
   `h = h + tanh(gate) * PostEncNorm(CrossAttn(h, encoder))`; the gate starts at 0, so the layer starts
   as the plain Gemma-2 layer;
 - `encoder_hidden_states=None` skips cross-attention entirely (text-only language modelling);
-- a `KVCache` holds self-attention keys/values and the cross-attention keys/values of the first step.
+- a `KVCache` holds self-attention keys/values and the cross-attention keys/values of the first step;
+  generation runs `DecoderLayer.step`, forward's operations in plain tensor calls on weights prepared once
+  per generation (`StepWeights`), as a small model's step costs Python calls more than arithmetic.
 Attention is written as one batched matmul per key-value head group (no copies of K/V per query head),
 with the scale applied to the query and the soft-cap fused with the mask addition. Soft-caps use
 cap·tanh(u) = 2cap·sigmoid(2u) − cap: PyTorch's CPU sigmoid is ~10× faster than its tanh (22 ms vs 2 ms on

@@ -11,6 +11,7 @@ from florenz.data.tokenizer import encode_text, load_tokenizer
 from florenz.errors import FlorenzError
 from florenz.pretrain.clip import (
     CLIP_RECORD,
+    clamp_logit_scale,
     clip_image_processor,
     normalised,
     resized_pixels,
@@ -72,6 +73,21 @@ def test_training_lowers_the_contrastive_loss_of_the_training_pairs(clip_dir, ti
     assert record["training_images"] == len(captions) == 96
     assert mean_loss(initial) > math.log(32) - 0.05  # a random model scores captions about uniformly
     assert mean_loss(trained) < mean_loss(initial) - 0.3
+
+
+def test_the_temperature_starts_at_clips_0_07_is_learned_and_clamped_at_100(clip_dir):
+    from transformers import CLIPModel
+
+    model = CLIPModel.from_pretrained(clip_dir)
+    assert model.config.logit_scale_init_value == pytest.approx(math.log(1 / 0.07))
+    learned = json.loads((clip_dir / CLIP_RECORD).read_text())["logit_scale"]
+    assert model.logit_scale.item() == pytest.approx(learned)
+    assert abs(learned - math.log(1 / 0.07)) > 1e-3  # trained, not left at its initial value
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(500))
+    clamp_logit_scale(model)
+    assert model.logit_scale.item() == pytest.approx(math.log(100))
+    assert model.logit_scale.requires_grad
 
 
 def test_stored_uint8_pixels_normalise_to_the_processors_own_output():

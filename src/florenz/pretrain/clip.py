@@ -47,7 +47,8 @@ from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
 
 CLIP_MODEL_TYPE = "florenz-clip-pretraining"
 CLIP_RECORD = "clip_pretraining.json"
-LOGIT_SCALE_MAX = math.log(100)  # CLIP clamps its learned temperature at 100 (Radford et al. 2021, §2.5)
+LOGIT_SCALE_INIT = math.log(1 / 0.07)  # CLIP's initial temperature 0.07 (Radford et al. 2021, §2.5)
+LOGIT_SCALE_MAX = math.log(100)  # ... and its clamp: logits scaled by at most 100
 
 
 # --- the model, its tokenizer and its image processor ---------------------------------------------------
@@ -62,7 +63,13 @@ def clip_model_config(config: ClipPretrainConfig, vocab_size: int) -> Any:
         text_config={**tower, "vocab_size": vocab_size, "max_position_embeddings": config.max_text_tokens,
                      "pad_token_id": PAD_ID, "bos_token_id": BOS_ID, "eos_token_id": EOS_ID},
         vision_config={**tower, "image_size": config.image_size, "patch_size": config.patch_size},
-        projection_dim=config.projection_dim)
+        projection_dim=config.projection_dim, logit_scale_init_value=LOGIT_SCALE_INIT)
+
+
+def clamp_logit_scale(model: Any) -> None:
+    """Keep the learned log inverse temperature at or below log(100), as CLIP does after every step."""
+    with torch.no_grad():
+        model.logit_scale.clamp_(max=LOGIT_SCALE_MAX)
 
 
 def clip_tokenizer(world_path: Path, max_tokens: int) -> Any:
@@ -205,7 +212,8 @@ def pretrain_clip(config: ClipPretrainConfig) -> Path:
     accuracy = record["retrieval_accuracy"]
     print(f"florenz pretrain clip: {record['parameters'] / 1e6:.2f}M-parameter CLIP on {world.path}: "
           f"{total_steps * config.batch_size} pairs ({record['samples_per_s']:.0f} pairs/s), final loss "
-          f"{record['final_loss']:.3f}; on {record['eval_images']} held-out images caption->image top-1 "
+          f"{record['final_loss']:.3f}, logit scale {math.exp(record['logit_scale']):.1f}; on "
+          f"{record['eval_images']} held-out images caption->image top-1 "
           f"{accuracy['caption_to_image']:.2f}, image->caption {accuracy['image_to_caption']:.2f} (chance "
           f"{accuracy['chance']:.3f}) -> {out}")
     return out
@@ -254,8 +262,7 @@ def _pretrain(config: ClipPretrainConfig, world: WorldInfo,
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                model.logit_scale.clamp_(max=LOGIT_SCALE_MAX)
+            clamp_logit_scale(model)
             bar.update(config.batch_size)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     samples_per_s = total_steps * config.batch_size / (time.perf_counter() - started)
@@ -269,6 +276,7 @@ def _pretrain(config: ClipPretrainConfig, world: WorldInfo,
         "training_images": len(captions),
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_loss": loss.item(),
+        "logit_scale": model.logit_scale.item(),  # learned from LOGIT_SCALE_INIT, clamped at LOGIT_SCALE_MAX
         "samples_per_s": samples_per_s,
         "eval_images": len(first_captions),
         "retrieval_accuracy": accuracy,

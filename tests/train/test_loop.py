@@ -9,8 +9,9 @@ from florenz.config import ConfigError
 from florenz.errors import FlorenzError
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
+from florenz.train.build import build_steps
 from florenz.train.config import LoaderConfig, OptimConfig, TrainConfig
-from florenz.train.loop import train
+from florenz.train.loop import plan_run, train
 from florenz.train.metrics import read_metrics
 
 
@@ -112,6 +113,29 @@ def test_gradient_accumulation_gives_the_same_run_as_one_big_batch(tiny_world, t
     train(make_config(tiny_world, tmp_path / "accumulated", steps=3, micro_batch_size=2))
     assert losses(tmp_path / "accumulated") == pytest.approx(losses(tmp_path / "big"), rel=1e-5)
     assert_same_weights(weights(tmp_path / "accumulated"), weights(tmp_path / "big"), 1e-5)
+
+
+def test_length_grouped_micro_batches_give_the_run_of_one_unsorted_batch_with_less_padding(tiny_world,
+                                                                                           tmp_path):
+    settings = dict(steps=4, batch_size=16, loader={"pad_to_multiple": 4, "max_prompt_tokens": 128,
+                                                    "max_target_tokens": 128})
+    grouped = make_config(tiny_world, tmp_path / "grouped", **settings)  # auto: 2 sorted halves of 8
+    # reference: one micro-batch per step in stream order, whose micro-batch mean is the token mean
+    reference = make_config(tiny_world, tmp_path / "reference", loss_reduction="micro-batch", **settings)
+    assert plan_run(grouped, 1, torch.device("cpu")).accumulation == 2
+    assert plan_run(reference, 1, torch.device("cpu")).accumulation == 1
+    padded = {}
+    for name, config in (("grouped", grouped), ("reference", reference)):
+        steps = build_steps(config, get_size("world-xxs"), None, plan_run(config, 1, torch.device("cpu"))
+                            .micro_batch_size, 0, 1)
+        batches = [batch for _ in range(4) for batch in next(steps).micro_batches]
+        padded[name] = sum(batch["labels"].numel() + batch["input_ids"].numel() for batch in batches)
+        steps.close()
+    assert padded["grouped"] < 0.8 * padded["reference"]
+    train(grouped)
+    train(reference)
+    assert losses(tmp_path / "grouped") == pytest.approx(losses(tmp_path / "reference"), rel=1e-5)
+    assert_same_weights(weights(tmp_path / "grouped"), weights(tmp_path / "reference"), 1e-5)
 
 
 def test_lm_mode_trains_the_decoder_only_and_its_loss_falls(tiny_world, tmp_path):

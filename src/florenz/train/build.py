@@ -135,8 +135,9 @@ def build_steps(config: TrainConfig, model_config: ModelConfig, data_state: dict
                             decoder_start_token_id=model_config.decoder_start_token_id,
                             target_pad_token_id=model_config.pad_token_id,
                             pad_to_multiple_of=loader.pad_to_multiple)
+    # under the token-mean loss, grouping by length changes only the padding, never the step's gradient
     steps = rank_steps(stream, encode, batch_collate, config.batch_size, micro_batch_size, rank, world_size,
-                       config.skip_bad_samples)
+                       config.skip_bad_samples, group_by_length=config.loss_reduction == "token")
     return prefetch(steps, loader.prefetch_steps)
 
 

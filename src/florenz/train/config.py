@@ -97,8 +97,10 @@ class TrainConfig:
     budgets: tuple[int, ...] = option((), "wsd: extra budgets in seen samples, each saved as a cooled-down "
                                           "checkpoint in OUT/budget-<samples>/ (e.g. 5e3,1e4)")
     batch_size: int = option(32, "global batch in samples per optimizer step (paper: 1024)")
-    micro_batch_size: int = option(0, "samples per forward pass on one process; 0: batch_size / processes "
-                                      "(no accumulation)")
+    micro_batch_size: int = option(0, "samples per forward pass on one process; 0: auto, up to 8 on CPU "
+                                      "under the token loss (florenz.train.device.auto_micro_batch_size), "
+                                      "else batch_size / processes. Under the token loss a step's samples "
+                                      "are sorted by length into micro-batches: less padding, same gradient")
     image_size: int = option(0, "image side fed to the model; 0: the model config's image_size")
     train_vision: bool = option(False, "also train the vision tower and adapter (frozen in the paper)")
     loss_reduction: Literal["token", "micro-batch"] = option(

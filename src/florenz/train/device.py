@@ -13,6 +13,11 @@ from florenz.model.config import ModelConfig
 # with data loading, samples/s fp32 / bf16): world-xxs (F 0.13 G) 176 / 133, world-xs (0.42 G) 85 / 68,
 # world-s (2.19 G) 22 / 29; the threshold sits between xs and s, at their geometric mean.
 CPU_BF16_MIN_FORWARD_FLOPS = 1e9
+# Samples per forward pass on CPU for --micro-batch-size 0 under the token-mean loss: a step's samples sorted
+# by length into micro-batches of 8, each padded to its own longest, skip most of the padding (world batches
+# are ~60% padding). Model step CPU time vs one micro-batch of 32 (2026-12-01, AVX2, fp32, 1 thread):
+# world-xxs 1.75x, world-xs 1.50x, world-s 1.42x faster; micro-batches of 4: 1.54x, 1.41x, 1.48x.
+CPU_MICRO_BATCH_SIZE = 8
 
 
 def pick_device(device: str) -> torch.device:
@@ -48,3 +53,14 @@ def use_bf16(precision: str, device: torch.device, model_config: ModelConfig) ->
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return cpu_has_native_bf16() and forward_flops(model_config) >= CPU_BF16_MIN_FORWARD_FLOPS
+
+
+def auto_micro_batch_size(samples_per_process: int, loss_reduction: str, device: torch.device) -> int:
+    """--micro-batch-size 0: on CPU under the token-mean loss, near-equal micro-batches of at most
+    CPU_MICRO_BATCH_SIZE samples (grouped by length, they change the padding and nothing else); otherwise
+    the whole per-process batch, as the micro-batch-mean loss depends on how samples are grouped (and small
+    micro-batches were not measured on CUDA)."""
+    if device.type != "cpu" or loss_reduction != "token":
+        return samples_per_process
+    micro_batches = -(-samples_per_process // CPU_MICRO_BATCH_SIZE)
+    return -(-samples_per_process // micro_batches)

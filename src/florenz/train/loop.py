@@ -47,7 +47,7 @@ from florenz.train.build import (
     tokenizer_size,
 )
 from florenz.train.config import TrainConfig
-from florenz.train.device import use_bf16
+from florenz.train.device import auto_micro_batch_size, use_bf16
 from florenz.train.distributed import (
     Distributed,
     all_gather_objects,
@@ -99,14 +99,15 @@ class TrainResult:
     skipped_samples: int = 0  # bad samples left out over the whole run (--skip-bad-samples)
 
 
-def plan_run(config: TrainConfig, world_size: int) -> Plan:
+def plan_run(config: TrainConfig, world_size: int, device: torch.device) -> Plan:
     """Check the batch split and the schedule against the budget; every failure names the flag to change."""
     batch, optim = config.batch_size, config.optim
     if batch % world_size:
         raise ConfigError(f"--batch-size {batch} is not divisible by the {world_size} processes; change one")
-    micro = config.micro_batch_size or batch // world_size
-    if (batch // world_size) % micro:
-        raise ConfigError(f"--micro-batch-size {micro} does not divide the {batch // world_size} samples per "
+    per_process = batch // world_size
+    micro = config.micro_batch_size or auto_micro_batch_size(per_process, config.loss_reduction, device)
+    if config.micro_batch_size and per_process % micro:
+        raise ConfigError(f"--micro-batch-size {micro} does not divide the {per_process} samples per "
                           f"process and step (--batch-size {batch} / {world_size} processes)")
     total = config.steps or math.ceil(config.samples / batch)
     budget_steps = {budget: math.ceil(budget / batch) for budget in sorted(config.budgets)}
@@ -119,7 +120,7 @@ def plan_run(config: TrainConfig, world_size: int) -> Plan:
             raise ConfigError(f"--optim.warmup-steps {optim.warmup_steps} leaves no room in a {steps}-step "
                               f"schedule; lower it or raise the budget")
     budget_steps = {budget: steps for budget, steps in budget_steps.items() if steps < total}
-    return Plan(micro, batch // world_size // micro, total, budget_steps)
+    return Plan(micro, math.ceil(per_process / micro), total, budget_steps)
 
 
 # Settings that change how a run is carried out, not what it computes: a resume may change them.
@@ -175,7 +176,7 @@ class Trainer:
         check_init_tokenizer(config, self.data_identity["tokenizer_sha256"])
         self.config, self.distributed, self.on_step = config, distributed, on_step
         self.run_dir = Path(config.out)
-        self.plan = plan_run(config, distributed.world_size)
+        self.plan = plan_run(config, distributed.world_size, distributed.device)
         self.last_checkpoint: Path | None = None
         self.skipped_samples = 0
 
@@ -399,7 +400,8 @@ class Trainer:
                 self._record_changes(start, changes)
         print0(distributed, f"{f'resuming at step {start}' if start else 'starting'}: {plan.total_steps} "
                             f"steps of {config.batch_size} samples ({distributed.world_size} process(es), "
-                            f"{plan.accumulation} micro-batch(es) of {plan.micro_batch_size}, "
+                            f"{plan.accumulation} micro-batch(es) of {plan.micro_batch_size}"
+                            f"{', grouped by length' if config.loss_reduction == 'token' else ''}, "
                             f"{'bf16' if self.bf16 else 'fp32'}) -> {self.run_dir}")
         throughput = Throughput()
         result: dict[str, float] = {}

@@ -13,20 +13,13 @@ from florenz.model.attention import CPU_AUTO, resolve_attention
 from florenz.model.cache import KVCache
 from florenz.model.config import (
     BartDecoderConfig,
-    EncoderConfig,
     Gemma2DecoderConfig,
     ModelConfig,
-    VisionConfig,
 )
 from florenz.model.florenz import FlorenzModel
 from florenz.model.generation import generate
+from tests.model.tiny import ENCODER, NO_DROPOUT, VISION
 
-NO_DROPOUT = dict(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
-VISION = VisionConfig(embed_dims=(8, 16), depths=(1, 1), num_heads=(1, 2), num_groups=(1, 2),
-                      patch_size=(7, 3), patch_stride=(4, 2), patch_padding=(3, 1),
-                      patch_prenorm=(False, True), window_size=3, drop_path_rate=0.0, projection_dim=32)
-ENCODER = EncoderConfig(vocab_size=50, d_model=32, layers=2, attention_heads=4, ffn_dim=64,
-                        max_position_embeddings=64, **NO_DROPOUT)
 DECODERS = {
     # a sliding window of 4 binds within the 9-token targets and the generated continuations
     "gemma2": Gemma2DecoderConfig(vocab_size=40, hidden_size=32, intermediate_size=48, num_hidden_layers=2,

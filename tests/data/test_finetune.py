@@ -36,6 +36,7 @@ from florenz.train.metrics import read_metrics
 from florenz.world.realise import plan_description, realise
 from florenz.world.render import render_scene
 from florenz.world.scene import sample_scene
+from tests.published import write_lines
 
 IMAGE_SIZE = 32  # world-xxs
 # short generations keep the tests fast: a random model never ends a text early
@@ -43,15 +44,6 @@ MT = {"mt_batch_size": 16, "mt_max_length_short": 12, "mt_max_length_long": 20}
 
 
 # --- the world written in the published layouts ---------------------------------------------------------
-
-def _text_file(path: Path, lines: list[str], packed: bool = True) -> None:
-    """One line per entry; gzipped as the Multi30K repository ships its raw files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(line + "\n" for line in lines).encode()
-    if packed:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
 
 
 class WorldLayouts:
@@ -90,17 +82,18 @@ class WorldLayouts:
             parallel.append(sentence)
             self.truth[path.name]["translations"] = {lang: [(sentence["en"], sentence[lang])]
                                                      for lang in ("de", "fr")}
-        _text_file(base / "data" / "task2" / "image_splits" / "train_images.txt", names, packed=False)
+        write_lines(base / "data" / "task2" / "image_splits" / "train_images.txt", names)
         for lang in ("en", "de"):
             for number in range(5):
-                _text_file(base / "data" / "task2" / "raw" / f"train.{number + 1}.{lang}",
-                           captions[lang][number])
-        _text_file(base / "data" / "task1" / "image_splits" / "train.txt", names, packed=False)
+                write_lines(base / "data" / "task2" / "raw" / f"train.{number + 1}.{lang}",
+                            captions[lang][number], packed=True)
+        write_lines(base / "data" / "task1" / "image_splits" / "train.txt", names)
         for lang in ("en", "de", "fr"):
-            _text_file(base / "data" / "task1" / "raw" / f"train.{lang}", [row[lang] for row in parallel])
+            write_lines(base / "data" / "task1" / "raw" / f"train.{lang}", [row[lang] for row in parallel],
+                        packed=True)
         # Multi30K tests on COCO image 3, so that image must stay out of training
-        _text_file(base / "data" / "task1" / "image_splits" / "test_2017_mscoco.txt",
-                   ["COCO_train2014_000000000003.jpg#2"], packed=False)
+        write_lines(base / "data" / "task1" / "image_splits" / "test_2017_mscoco.txt",
+                    ["COCO_train2014_000000000003.jpg#2"])
         return base
 
     def coco(self) -> Path:
@@ -125,7 +118,7 @@ class WorldLayouts:
             self.truth[path.name]["captions"]["en"] = [text]
             rows.append({"example_id": f"{split}_{index:05d}", "split": split, "image_file": path.name,
                          "description": text})
-        _text_file(base / "docci_descriptions.jsonlines", [json.dumps(row) for row in rows], packed=False)
+        write_lines(base / "docci_descriptions.jsonlines", [json.dumps(row) for row in rows])
         return base
 
     def paragraphs(self) -> Path:

@@ -1,6 +1,5 @@
 """Benchmark readers: fixture files in the published layouts read back; missing files are named."""
 
-import gzip
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from PIL import Image
 from florenz.data.shards import read_shard
 from florenz.errors import FlorenzError
 from florenz.eval import benchmarks as bench
+from tests.published import write_lines
 
 
 def _image(path: Path) -> Path:
@@ -18,20 +18,12 @@ def _image(path: Path) -> Path:
     return path
 
 
-def _text(path: Path, lines: list[str], packed: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(line + "\n" for line in lines).encode()
-    if packed:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
-
 
 def test_multi30k_task1_reads_sources_targets_and_images_gz_or_plain(tmp_path):
     task1 = tmp_path / "multi30k" / "data" / "task1"
-    _text(task1 / "raw" / "test_2016_flickr.en", ["A dog runs.", "Two men talk."], packed=True)
-    _text(task1 / "raw" / "test_2016_flickr.de", ["Ein Hund rennt.", "Zwei Männer reden."], packed=True)
-    _text(task1 / "image_splits" / "test_2016_flickr.txt", ["1000092795.jpg", "10002456.jpg"])
+    write_lines(task1 / "raw" / "test_2016_flickr.en", ["A dog runs.", "Two men talk."], packed=True)
+    write_lines(task1 / "raw" / "test_2016_flickr.de", ["Ein Hund rennt.", "Zwei Männer reden."], packed=True)
+    write_lines(task1 / "image_splits" / "test_2016_flickr.txt", ["1000092795.jpg", "10002456.jpg"])
     first = _image(tmp_path / "multi30k" / "flickr30k-images" / "1000092795.jpg")
     _image(tmp_path / "multi30k" / "flickr30k-images" / "10002456.jpg")
     items = bench.read_multi30k_translation(tmp_path, "test_2016_flickr", "de")
@@ -40,18 +32,18 @@ def test_multi30k_task1_reads_sources_targets_and_images_gz_or_plain(tmp_path):
     assert items[0].image == first
     assert len(bench.read_multi30k_translation(tmp_path, "test_2016_flickr", "de", max_samples=1)) == 1
     # the ambiguous COCO split's images live in the COCO folders
-    _text(task1 / "raw" / "test_2017_mscoco.en", ["A cat."])
-    _text(task1 / "raw" / "test_2017_mscoco.fr", ["Un chat."])
-    _text(task1 / "image_splits" / "test_2017_mscoco.txt", ["COCO_val2014_000000000042.jpg"])
+    write_lines(task1 / "raw" / "test_2017_mscoco.en", ["A cat."])
+    write_lines(task1 / "raw" / "test_2017_mscoco.fr", ["Un chat."])
+    write_lines(task1 / "image_splits" / "test_2017_mscoco.txt", ["COCO_val2014_000000000042.jpg"])
     coco = _image(tmp_path / "coco" / "val2014" / "COCO_val2014_000000000042.jpg")
     assert bench.read_multi30k_translation(tmp_path, "test_2017_mscoco", "fr")[0].image == coco
 
 
 def test_multi30k_task2_gives_five_references_per_image(tmp_path):
     task2 = tmp_path / "multi30k" / "data" / "task2"
-    _text(task2 / "image_splits" / "test_2016_images.txt", ["1.jpg", "2.jpg"])
+    write_lines(task2 / "image_splits" / "test_2016_images.txt", ["1.jpg", "2.jpg"])
     for number in range(1, 6):
-        _text(task2 / "raw" / f"test_2016.{number}.en", [f"first {number}", f"second {number}"])
+        write_lines(task2 / "raw" / f"test_2016.{number}.en", [f"first {number}", f"second {number}"])
     for name in ("1.jpg", "2.jpg"):
         _image(tmp_path / "multi30k" / "flickr30k-images" / name)
     items = bench.read_multi30k_captions(tmp_path, "en")
@@ -60,10 +52,10 @@ def test_multi30k_task2_gives_five_references_per_image(tmp_path):
 
 def test_commute_reads_correct_and_incorrect_translations(tmp_path):
     pair = tmp_path / "CoMMuTE" / "en-fr"
-    _text(pair / "src.en", ["He hit the bat.", "He hit the bat."])
-    _text(pair / "correct.fr", ["Il a frappé la chauve-souris.", "Il a frappé la batte."])
-    _text(pair / "incorrect.fr", ["Il a frappé la batte.", "Il a frappé la chauve-souris."])
-    _text(pair / "img.order", ["bat_animal.jpg", "bat_club.jpg"])
+    write_lines(pair / "src.en", ["He hit the bat.", "He hit the bat."])
+    write_lines(pair / "correct.fr", ["Il a frappé la chauve-souris.", "Il a frappé la batte."])
+    write_lines(pair / "incorrect.fr", ["Il a frappé la batte.", "Il a frappé la chauve-souris."])
+    write_lines(pair / "img.order", ["bat_animal.jpg", "bat_club.jpg"])
     _image(tmp_path / "CoMMuTE" / "images" / "bat_animal.jpg")
     _image(tmp_path / "CoMMuTE" / "images" / "bat_club.jpg")
     items = bench.read_commute(tmp_path, "fr")
@@ -80,7 +72,7 @@ def test_xm3600_reads_the_captions_of_one_language(tmp_path):
                     "caption/tokenized/lowercase": ["a dog", "a brown dog"]},
              "zh": {"caption": ["一只狗"], "caption/tokenized": ["一 只 狗"],
                     "caption/tokenized/lowercase": ["一 只 狗"]}}]
-    _text(root / "captions.jsonl", [json.dumps(row, ensure_ascii=False) for row in rows])
+    write_lines(root / "captions.jsonl", [json.dumps(row, ensure_ascii=False) for row in rows])
     _image(root / "images" / "000411001ff7dd4f.jpg")
     assert bench.read_xm3600(tmp_path, "zh")[0].references == ["一只狗"]
     assert bench.read_xm3600(tmp_path, "en")[0].id == "000411001ff7dd4f"
@@ -110,7 +102,7 @@ def test_docci_and_image_paragraphs_read_their_test_descriptions(tmp_path):
              "description": "A long description."},
             {"example_id": "train_00001", "split": "train", "image_file": "train_00001.jpg",
              "description": "Not this one."}]
-    _text(docci / "docci_descriptions.jsonlines", [json.dumps(row) for row in rows])
+    write_lines(docci / "docci_descriptions.jsonlines", [json.dumps(row) for row in rows])
     _image(docci / "images" / "test_00001.jpg")
     [item] = bench.read_docci(tmp_path)
     assert (item.id, item.references, item.detail) == ("test_00001", ["A long description."], "paragraph")
@@ -147,7 +139,7 @@ def test_a_missing_image_names_every_folder_searched(tmp_path):
     pair = tmp_path / "CoMMuTE" / "en-de"
     files = {"src.en": "x", "correct.de": "y", "incorrect.de": "z", "img.order": "gone.jpg"}
     for name, line in files.items():
-        _text(pair / name, [line])
+        write_lines(pair / name, [line])
     images = tmp_path / "CoMMuTE" / "images"
     with pytest.raises(FlorenzError, match=f"gone.jpg not found; looked in {images}"):
         bench.read_commute(tmp_path, "de")

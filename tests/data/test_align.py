@@ -89,6 +89,8 @@ def test_bitext_names_that_give_no_language_are_refused(tmp_path):
 
 def test_shard_parts_parse_and_bad_ones_are_refused():
     assert shard_part("") == (0, 1) and shard_part("2/4") == (2, 4)
+    with pytest.raises(ValueError, match="give --shards N instead of --shard"):
+        AlignConfig(images="i", bitext=("b.fr.tsv",), clip="c", out="o", launcher="slurm", shard="0/2")
     for bad in ("4/4", "1", "a/b", "-1/2"):
         with pytest.raises(ValueError, match="is not 'i/N'"):
             shard_part(bad)
@@ -231,6 +233,24 @@ def test_parts_embed_disjoint_chunks_and_the_merge_equals_one_run(aligned, tiny_
             one, parted = load_file(path), load_file(out / EMBEDDINGS / kind / path.name)
             for name in one:
                 np.testing.assert_array_equal(one[name], parted[name])
+
+
+@pytest.mark.slow  # two subprocesses importing torch: 5-10 s idle, a minute on a loaded machine
+def test_slurm_launcher_runs_the_parts_as_jobs_and_equals_one_run(aligned, tiny_world, bitext, clip_dir,
+                                                                  tmp_path, monkeypatch):
+    import florenz.data.align as align_module
+
+    monkeypatch.setattr(align_module, "SUBMITIT_CLUSTER", "local")  # submitit's subprocess executor
+    out = tmp_path / "slurm"
+    assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2", "--launcher", "slurm",
+                           "--shards", "2")) == 0
+    # two jobs (submitit's local executor runs an array as one job per task), each embedding its own part
+    logs = sorted((out / EMBEDDINGS / "slurm").glob("*_log.out"))
+    assert sorted(log.read_text().split("part ")[1][:3] for log in logs) == ["0/2", "1/2"]
+    assert sorted(path.name for path in (out / EMBEDDINGS).glob("part-*")) == []  # their locks released
+    one, slurm = (json.loads((folder / "manifest.json").read_text()) for folder in (aligned, out))
+    assert slurm["files"] == one["files"]  # the same shards, byte for byte
+    assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2")) == 0  # launcher: same output
 
 
 def test_ivf_probing_every_list_finds_what_the_flat_index_finds(tiny_world, bitext, clip_dir,

@@ -8,7 +8,8 @@ its code ships only the finished files. This is the recipe, for local files at a
    --chunk-size items, each written to `OUT/embeddings/{images,sentences}/NNNNNN.safetensors` (float16,
    unit length) as soon as it is done; memory is bounded by the chunk, and a chunk on disk is never made
    again, so an interrupted run resumes. `--shard i/N` embeds only chunks c with c mod N = i, so N processes
-   (or the tasks of a SLURM array) share the work.
+   (or the tasks of a SLURM array) share the work; `--launcher slurm --shards N` submits those N parts as
+   one job array through submitit, waits for them, then goes on to step 2 here.
 2. search: a run without --shard embeds whatever is missing, then builds one faiss index per target
    language over the sentence chunks (IndexFlatIP, exact; or IVF for millions) and asks it for each
    image's --top-n most similar sentences, keeping those at cosine similarity >= --min-sim.
@@ -40,7 +41,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ FORMAT = "florenz-align/1"
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings"
 EMBEDDING_SETTINGS = "settings.json"  # in OUT/embeddings: what the chunks were made from
+SUBMITIT_CLUSTER = "slurm"  # tests run --launcher slurm on submitit's 'local' executor (subprocesses)
 
 
 # --- the CLIP model -------------------------------------------------------------------------------------
@@ -359,7 +361,8 @@ def embedding_settings(config: AlignConfig, image_paths: list[Path],
 
 def _output_settings(config: AlignConfig) -> dict[str, Any]:
     return {key: value for key, value in to_dict(config).items()
-            if key not in ("images", "bitext", "clip", "out", "shard", "overwrite", "batch_size", "threads")}
+            if key not in ("images", "bitext", "clip", "out", "shard", "overwrite", "batch_size", "threads",
+                           "launcher", "shards", "slurm_partition", "slurm_time_min")}
 
 
 def _prepare_out(out: Path, embedding: dict[str, Any], settings: dict[str, Any], overwrite: bool) -> bool:
@@ -422,6 +425,32 @@ def _embed(config: AlignConfig, out: Path, embedding: dict[str, Any], kind: str,
     return encoder
 
 
+def submit_parts(config: AlignConfig) -> None:
+    """--launcher slurm: the --shards embedding parts as one submitit job array; returns when all are done,
+    with the first failed part's error. The job logs go to OUT/embeddings/slurm."""
+    try:
+        import submitit
+    except ImportError:
+        raise FlorenzError("--launcher slurm needs submitit: pip install submitit==1.5.4") from None
+    if SUBMITIT_CLUSTER == "slurm" and shutil.which("sbatch") is None:
+        raise FlorenzError("--launcher slurm: no sbatch on PATH, so this machine cannot submit SLURM jobs; "
+                           "run align on a SLURM login node, or here with --launcher local")
+    executor = submitit.AutoExecutor(folder=str(Path(config.out) / EMBEDDINGS / "slurm"),
+                                     cluster=SUBMITIT_CLUSTER)
+    partition = {"slurm_partition": config.slurm_partition} if config.slurm_partition else {}
+    executor.update_parameters(timeout_min=config.slurm_time_min, **partition)
+    parts = [replace(config, launcher="local", shard=f"{i}/{config.shards}") for i in range(config.shards)]
+    jobs = executor.map_array(align, parts)
+    print(f"florenz align: submitted {len(jobs)} embedding parts as job array "
+          f"{jobs[0].job_id.split('_')[0]}; waiting for them (logs in {executor.folder})", flush=True)
+    for part, job in enumerate(tqdm(jobs, desc="embedding parts", unit="part", dynamic_ncols=True)):
+        try:
+            job.result()
+        except Exception as error:  # submitit wraps the part's own error with its whole traceback
+            raise FlorenzError(f"embedding part {part}/{config.shards} (job {job.job_id}) failed: "
+                               f"{str(error).strip().splitlines()[-1]}; see {executor.folder}") from None
+
+
 def align(config: AlignConfig) -> Path:
     """Embed, search and write (see the module docstring); with --shard, only embed this part."""
     files = bitext_files(config.bitext)
@@ -448,6 +477,8 @@ def align(config: AlignConfig) -> Path:
             print(nothing_to_do("align", out, "the same inputs and settings; --overwrite to redo it"))
             return out
         started = time.perf_counter()
+        if config.launcher == "slurm":
+            submit_parts(config)
         skipped: Counter = Counter()
         encoder = _embed(config, out, embedding, kind, image_paths, files, skipped)
         indexes = build_indexes(out / EMBEDDINGS / "sentences", files, encoder.width, config.index,

@@ -26,6 +26,12 @@ class AlignConfig:
     min_sim: float = option(0.0, "least cosine similarity of a kept image-sentence pair")
     shard: str = option("", "'i/N': embed only part i (0-based) of N and stop, as one task of a job array; "
                             "a run without --shard embeds what is missing, then searches and writes")
+    launcher: Literal["local", "slurm"] = option(
+        "local", "local: embed here; slurm: embed as --shards tasks of a SLURM job array (submitit), then "
+                 "search and write here")
+    shards: int = option(4, "slurm: embedding parts, one array task each")
+    slurm_partition: str = option("", "slurm: partition to submit to; empty: the cluster's default")
+    slurm_time_min: int = option(60, "slurm: time limit per task in minutes")
     index: Literal["flat", "ivf"] = option("flat", "faiss index of the sentences: flat (exact inner product) "
                                                     "or ivf (inverted lists, for millions of sentences)")
     ivf_lists: int = option(0, "inverted lists of the ivf index; 0: 4·sqrt(sentences), at most 1 per 39")
@@ -43,7 +49,7 @@ class AlignConfig:
 
     def __post_init__(self) -> None:
         at_least = {"top_n": 1, "ivf_lists": 0, "ivf_probe": 1, "chunk_size": 1, "batch_size": 1,
-                    "shard_size": 1, "threads": 0}
+                    "shard_size": 1, "threads": 0, "shards": 1, "slurm_time_min": 1}
         for name, least in at_least.items():
             if getattr(self, name) < least:
                 raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")
@@ -52,6 +58,9 @@ class AlignConfig:
         if not self.bitext:
             raise ValueError("bitext is empty; give at least one bitext file")
         shard_part(self.shard)
+        if self.launcher == "slurm" and self.shard:
+            raise ValueError(f"shard {self.shard!r} with launcher slurm: the launcher makes the parts "
+                             f"itself; give --shards N instead of --shard")
 
 
 def shard_part(text: str) -> tuple[int, int]:

@@ -220,6 +220,7 @@ class Trainer:
         self.wrapped = wrap_model(self.trainable, config.parallel, distributed)
         self.sharded = distributed.enabled and config.parallel == "fsdp"
         self.optimizer = build_optimizer(self.trainable, config.optim)
+        self.clipped = [p for p in self.trainable.parameters() if p.requires_grad]  # once, not each step
         if state is None:
             torch.manual_seed(config.seed + distributed.rank)  # dropout differs between processes
         else:
@@ -271,8 +272,7 @@ class Trainer:
         loss_sum, targets, prompts, skipped = all_reduce_sum(
             [local_loss_sum, local_targets, local_prompts, float(batches.skipped)], distributed)
         loss = loss_sum / targets
-        parameters = [p for p in self.trainable.parameters() if p.requires_grad]
-        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.clipped, config.optim.grad_clip or math.inf)
         grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             self.optimizer.zero_grad(set_to_none=True)

@@ -159,6 +159,8 @@ def _measure(args: argparse.Namespace, scratch: Path) -> None:
 
 def _baseline_rows(path: str) -> dict[tuple[str, str], dict]:
     """The rows of an earlier result of this script by (size, precision)."""
+    if not Path(path).is_file():
+        raise SystemExit(f"--baseline {path} does not exist; pass a JSON this script wrote (its --out)")
     result = json.loads(Path(path).read_text())
     if result.get("benchmark") != "train_throughput":
         raise SystemExit(f"--baseline {path} is not a result of this script; pass a train_throughput JSON")

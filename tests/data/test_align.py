@@ -16,8 +16,10 @@ from florenz.pretrain.clip import pretrain_clip
 from florenz.pretrain.config import ClipPretrainConfig
 
 # Recovery of a sentence's true image among the tiny world's 96 (chance 0.010 / 0.052), measured with the
-# slow test's CLIP (8192 pairs, seed 0): fr 0.083 / 0.396, ru 0.177 / 0.458 (top-1 / top-5)
-TOP1_AT_LEAST, TOP5_AT_LEAST = 0.04, 0.25
+# slow test's CLIP (8192 pairs, seed 0): fr 0.031 / 0.177, ru 0.063 / 0.188 (top-1 / top-5) on the world of
+# issue 17, whose bitext is mostly in the statement register rather than caption-shaped (0.083-0.177 /
+# 0.396-0.458 on the first world, where every pair was a caption of its image)
+TOP1_AT_LEAST, TOP5_AT_LEAST = 0.02, 0.12
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,14 @@ from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from transformers import Gemma2Config, Gemma2ForCausalLM
+
 from florenz.model.accounting import apply_freezing, count_parameters, forward_flops, gemma2_decoder_flops
 from florenz.model.config import Gemma2DecoderConfig
 from florenz.model.decoder_gemma2 import Gemma2Decoder
 from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
-from transformers import Gemma2Config, Gemma2ForCausalLM
 
 from common import environment, matmul_peak, print_table, synchronize, write_result
 

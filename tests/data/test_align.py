@@ -238,19 +238,23 @@ def test_parts_embed_disjoint_chunks_and_the_merge_equals_one_run(aligned, tiny_
 
 
 @pytest.mark.slow  # two subprocesses importing torch: 5-10 s idle, a minute on a loaded machine
-def test_slurm_launcher_runs_the_parts_as_jobs_and_equals_one_run(aligned, tiny_world, bitext, clip_dir,
-                                                                  tmp_path, monkeypatch):
+def test_slurm_launcher_runs_the_parts_as_jobs_and_equals_one_run(tiny_world, bitext, clip_dir, tmp_path,
+                                                                  monkeypatch):
     import florenz.data.align as align_module
 
     monkeypatch.setattr(align_module, "SUBMITIT_CLUSTER", "local")  # submitit's subprocess executor
+    # one thread on both sides: a job's default thread count differs from pytest's, and so would the float
+    # sums of the embeddings, their similarities and the shards' bytes
+    reference = tmp_path / "one"
+    assert main(align_args(tiny_world, bitext, clip_dir, reference, "--top-n", "2", "--threads", "1")) == 0
     out = tmp_path / "slurm"
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2", "--launcher", "slurm",
-                           "--shards", "2")) == 0
+                           "--shards", "2", "--threads", "1")) == 0
     # two jobs (submitit's local executor runs an array as one job per task), each embedding its own part
     logs = sorted((out / EMBEDDINGS / "slurm").glob("*_log.out"))
     assert sorted(log.read_text().split("part ")[1][:3] for log in logs) == ["0/2", "1/2"]
     assert sorted(path.name for path in (out / EMBEDDINGS).glob("part-*")) == []  # their locks released
-    one, slurm = (json.loads((folder / "manifest.json").read_text()) for folder in (aligned, out))
+    one, slurm = (json.loads((folder / "manifest.json").read_text()) for folder in (reference, out))
     assert slurm["files"] == one["files"]  # the same shards, byte for byte
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2")) == 0  # launcher: same output
 

@@ -53,6 +53,24 @@ def coordinated(clauses: list[str], conjunction: str, end: str, separator: str =
     return capitalise(join_list(clauses, conjunction, separator)) + end
 
 
+def conjoined(clause: str, joined: bool, same_subject: bool, conjunction: str) -> str:
+    """`clause` as it goes on a sentence in French or Spanish: " y …" after the same subject, ", y …" before
+    a new one (a comma keeps a clause that starts with a place from reading as a list of places)."""
+    if not joined:
+        return clause
+    return (f" {conjunction} " if same_subject else f", {conjunction} ") + clause
+
+
+def conjoined_sentence(clauses: list[str], conjunction: str, semicolon: str) -> str:
+    """One written sentence of `conjoined` clauses: "A y B", "A, y B"; three or more go "A; B; y C", the
+    semicolons keeping clauses that start with a place apart from lists of places ("arriba y abajo").
+    `semicolon`: ";", or French " ;" with its space before."""
+    if len(clauses) > 2:
+        bare = [clause.removeprefix(",").removeprefix(f" {conjunction} ") for clause in clauses]
+        return coordinated(bare, f"{semicolon} {conjunction} ", ".", separator=f"{semicolon} ")
+    return capitalise("".join(clauses)) + "."
+
+
 def capitalise(text: str) -> str:
     """Upper-case the first letter only (German nouns and proper forms inside stay as they are)."""
     return text[:1].upper() + text[1:]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from florenz.world.languages import CAPTION_PREFIXES
-from florenz.world.realise.common import Choices, capitalise, coordinated, join_list, said_shade
+from florenz.world.realise.common import Choices, conjoined, conjoined_sentence, join_list, said_shade
 from florenz.world.realise.plan import (
     BackgroundSentence,
     CountSentence,
@@ -182,13 +182,8 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 
 def sentence(clauses: list[str], style: _Style) -> str:
-    """One written sentence. A joined clause begins with its conjunction: " y " after the same subject,
-    ", y " before a new one; three or more clauses go "A; B; y C". Comma and semicolon keep a
-    clause that starts with a place from reading as the end of a list of places ("arriba y abajo")."""
-    if len(clauses) > 2:
-        bare = [clause.removeprefix(",").removeprefix(" y ") for clause in clauses]
-        return coordinated(bare, "; y ", ".", separator="; ")
-    return capitalise("".join(clauses)) + "."
+    """One written sentence: "A y B", "A, y B" or "A; B; y C" (common.conjoined_sentence)."""
+    return conjoined_sentence(clauses, "y", ";")
 
 
 def overview(description: Description, style: _Style) -> str:
@@ -239,10 +234,7 @@ def _located(kind: str, sentence: RelationSentence | PositionSentence, place: st
 
 
 def _clause(kind: str, sentence: RelationSentence | PositionSentence, place: str, style: _Style) -> str:
-    clause = _located(kind, sentence, place, style)
-    if not sentence.joined:
-        return clause
-    return (" y " if sentence.subject.pronoun else ", y ") + clause
+    return conjoined(_located(kind, sentence, place, style), sentence.joined, sentence.subject.pronoun, "y")
 
 
 def relation(sentence: RelationSentence, style: _Style) -> str:

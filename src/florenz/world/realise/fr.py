@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from florenz.world.languages import CAPTION_PREFIXES
-from florenz.world.realise.common import Choices, capitalise, coordinated, join_list, said_shade
+from florenz.world.realise.common import Choices, conjoined, conjoined_sentence, join_list, said_shade
 from florenz.world.realise.plan import (
     BackgroundSentence,
     CountSentence,
@@ -192,13 +192,8 @@ def _place(relation: str, anchor: Mention, style: _Style) -> str:
 
 
 def sentence(clauses: list[str], style: _Style) -> str:
-    """One written sentence. A joined clause begins with its conjunction: " et " after the same subject,
-    ", et " before a new one; three or more clauses go "A ; B ; et C". Comma and semicolon keep a
-    clause that starts with a place from reading as the end of a list of places ("en haut et en bas")."""
-    if len(clauses) > 2:
-        bare = [clause.removeprefix(",").removeprefix(" et ") for clause in clauses]
-        return coordinated(bare, " ; et ", ".", separator=" ; ")
-    return capitalise("".join(clauses)) + "."
+    """One written sentence: "A et B", "A, et B" or "A ; B ; et C" (common.conjoined_sentence)."""
+    return conjoined_sentence(clauses, "et", " ;")
 
 
 def overview(description: Description, style: _Style) -> str:
@@ -246,10 +241,7 @@ def _located(kind: str, sentence: RelationSentence | PositionSentence, place: st
 
 
 def _clause(kind: str, sentence: RelationSentence | PositionSentence, place: str, style: _Style) -> str:
-    clause = _located(kind, sentence, place, style)
-    if not sentence.joined:
-        return clause
-    return (" et " if sentence.subject.pronoun else ", et ") + clause  # a comma before a new subject
+    return conjoined(_located(kind, sentence, place, style), sentence.joined, sentence.subject.pronoun, "et")
 
 
 def relation(sentence: RelationSentence, style: _Style) -> str:

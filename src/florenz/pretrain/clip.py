@@ -34,14 +34,8 @@ from florenz.data.shards import list_shards, read_shard
 from florenz.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, load_tokenizer
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
-from florenz.files import (
-    check_output_directory,
-    nothing_to_do,
-    owned_directory,
-    write_directory_atomically,
-    write_json_atomically,
-)
-from florenz.pretrain.config import ClipPretrainConfig, already_made
+from florenz.files import write_directory_atomically, write_json_atomically
+from florenz.pretrain.config import ClipPretrainConfig, claimed_output
 from florenz.train.config import OptimConfig
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
 
@@ -193,12 +187,10 @@ def pretrain_clip(config: ClipPretrainConfig) -> Path:
         raise ConfigError(f"--warmup-steps {config.warmup_steps} leaves no room in a {total_steps}-step run; "
                           f"lower it or raise --samples")
     settings = _settings(config, world)
-    with owned_directory(out, "pretrain clip"):
-        if already_made(out, CLIP_RECORD, CLIP_MODEL_TYPE, settings, config.overwrite,
-                        "pass --overwrite to replace it or choose another --out"):
-            print(nothing_to_do("pretrain clip", out, "the same settings; --overwrite pre-trains again"))
+    with claimed_output(out, "pretrain clip", CLIP_RECORD, CLIP_MODEL_TYPE, settings, config.overwrite,
+                        "the same settings; --overwrite pre-trains again") as finished:
+        if finished:
             return out
-        check_output_directory(out, CLIP_RECORD, CLIP_MODEL_TYPE, config.overwrite, "florenz pretrain clip")
         model, tokenizer, processor, record = _pretrain(config, world, total_steps)
         record["settings"] = settings
 

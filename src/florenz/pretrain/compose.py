@@ -31,13 +31,7 @@ from florenz.data.tokenizer import load_tokenizer
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
 from florenz.eval.losses import split_losses
-from florenz.files import (
-    check_output_directory,
-    nothing_to_do,
-    owned_directory,
-    sha256_of_file,
-    write_directory_atomically,
-)
+from florenz.files import sha256_of_file, write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.checkpoint import load_state_dict_strict, load_weights, read_config, tied_aliases
 from florenz.model.config import ModelConfig
@@ -45,7 +39,7 @@ from florenz.pretrain.config import (
     DECODER_METADATA,
     STARTING_POINT,
     InitConfig,
-    already_made,
+    claimed_output,
     vision_signature,
 )
 from florenz.pretrain.decoder import read_decoder_metadata
@@ -189,12 +183,10 @@ def init(config: InitConfig) -> Path:
     out = Path(config.out)
     world = _world_of(config)
     settings = _settings(config, world)
-    with owned_directory(out, "init"):
-        if already_made(out, STARTING_POINT, STARTING_POINT_TYPE, settings, config.overwrite,
-                        "pass --overwrite to replace it or choose another --out"):
-            print(nothing_to_do("init", out, "the same parts and settings; --overwrite composes again"))
+    with claimed_output(out, "init", STARTING_POINT, STARTING_POINT_TYPE, settings, config.overwrite,
+                        "the same parts and settings; --overwrite composes again") as finished:
+        if finished:
             return out
-        check_output_directory(out, STARTING_POINT, STARTING_POINT_TYPE, config.overwrite, "florenz init")
         model, parts = compose(config)
         losses = _losses_with_progress(model, world, config)
         record = {

@@ -10,13 +10,15 @@ This module stays free of torch so that the CLI can build its flags from these c
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from florenz.config import ConfigError, describe_changes, option, to_dict
 from florenz.errors import FlorenzError
-from florenz.files import read_json
+from florenz.files import check_output_directory, nothing_to_do, owned_directory, read_json
 from florenz.model.config import ModelConfig
 from florenz.world.languages import LANGUAGES
 
@@ -132,6 +134,23 @@ def already_made(out: Path, marker: str, model_type: str, settings: dict[str, An
         return True
     raise FlorenzError(f"{out} holds an output made with other settings "
                        f"({describe_changes(recorded, asked)}); {fix} (nothing there was changed)")
+
+
+@contextmanager
+def claimed_output(out: Path, verb: str, marker: str, model_type: str, settings: dict[str, Any],
+                   overwrite: bool, finished_detail: str) -> Iterator[bool]:
+    """A verb's rerun convention around what it writes into `out`: own `out` (files.owned_directory) and
+    yield whether it is finished already, made with `settings` (then "nothing to do" is printed and the verb
+    returns). FlorenzError if it holds another output, or this one made with other settings, unless
+    `overwrite`; the body writes only when False is yielded."""
+    with owned_directory(out, verb):
+        if already_made(out, marker, model_type, settings, overwrite,
+                        "pass --overwrite to replace it or choose another --out"):
+            print(nothing_to_do(verb, out, finished_detail))
+            yield True
+            return
+        check_output_directory(out, marker, model_type, overwrite, f"florenz {verb}")
+        yield False
 
 
 @dataclass

@@ -48,15 +48,10 @@ from florenz.config import ConfigError, to_dict
 from florenz.data.collate import image_to_tensor
 from florenz.data.world import WorldInfo, read_world
 from florenz.errors import FlorenzError
-from florenz.files import (
-    check_output_directory,
-    nothing_to_do,
-    owned_directory,
-    write_directory_atomically,
-)
+from florenz.files import write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
-from florenz.pretrain.config import VisionPretrainConfig, already_made, vision_signature
+from florenz.pretrain.config import VisionPretrainConfig, claimed_output, vision_signature
 from florenz.train.config import OptimConfig
 from florenz.train.device import pick_device, use_bf16
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
@@ -246,13 +241,10 @@ def pretrain_vision(config: VisionPretrainConfig) -> Path:
     if config.warmup_steps >= total_steps:
         raise ConfigError(f"--warmup-steps {config.warmup_steps} leaves no room in a {total_steps}-step run; "
                           f"lower it or raise --samples")
-    with owned_directory(out, "pretrain vision"):
-        if already_made(out, "config.json", VISION_MODEL_TYPE, _settings(config, world), config.overwrite,
-                        "pass --overwrite to replace it or choose another --out"):
-            print(nothing_to_do("pretrain vision", out, "the same settings; --overwrite pre-trains again"))
+    with claimed_output(out, "pretrain vision", "config.json", VISION_MODEL_TYPE, _settings(config, world),
+                        config.overwrite, "the same settings; --overwrite pre-trains again") as finished:
+        if finished:
             return out
-        check_output_directory(out, "config.json", VISION_MODEL_TYPE, config.overwrite,
-                               "florenz pretrain vision")
         model, meta = _pretrain(config, world, model_config, total_steps)
 
         def write(directory: Path) -> None:

@@ -20,6 +20,7 @@ from florenz.config import ConfigError, describe_changes, option, to_dict
 from florenz.errors import FlorenzError
 from florenz.files import check_output_directory, nothing_to_do, owned_directory, read_json
 from florenz.model.config import ModelConfig
+from florenz.train.config import precision_option
 from florenz.world.languages import LANGUAGES
 
 # The paper's two decoder kinds: near-monolingual like Florence-2's (A) and multilingual like Gemma-2's (B).
@@ -46,9 +47,7 @@ class VisionPretrainConfig:
     warmup_steps: int = option(30, "linear warm-up steps")
     probe_scenes: int = option(2000, "fresh scenes for the linear probe: 3/4 fit the probe, 1/4 score it")
     seed: int = option(0, "seed of the initial weights, the scene streams and the batch order")
-    precision: Literal["auto", "bf16", "fp32"] = option(
-        "auto", "bf16 autocast with fp32 weights, or fp32; auto: as florenz train decides (bf16 only where "
-                "measured faster: CUDA, or native-bf16 CPUs from 1 GFLOP per sample)")
+    precision: Literal["auto", "bf16", "fp32"] = precision_option()
     overwrite: bool = option(False, "replace a vision checkpoint in --out (nothing else is replaced)")
 
     def __post_init__(self) -> None:
@@ -74,9 +73,7 @@ class DecoderPretrainConfig:
     lr: float = option(1e-3, "peak learning rate (AdamW, warm-up then cosine to 0)")
     warmup_steps: int = option(20, "linear warm-up steps")
     seed: int = option(0, "seed of the initial weights and the line order")
-    precision: Literal["auto", "bf16", "fp32"] = option(
-        "auto", "bf16 autocast with fp32 weights, or fp32; auto: as florenz train decides (bf16 only where "
-                "measured faster: CUDA, or native-bf16 CPUs from 1 GFLOP per sample)")
+    precision: Literal["auto", "bf16", "fp32"] = precision_option()
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.batch_size < 1:

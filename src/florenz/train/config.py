@@ -8,9 +8,16 @@ the peak learning rate higher (see `OptimConfig.lr`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from florenz.config import option
+
+
+def precision_option() -> Any:
+    """--precision of every verb that trains a model (train, pretrain vision, pretrain decoder)."""
+    return option("auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where measured faster: CUDA, "
+                          "or a CPU with native bf16 and a model of >= 1 GFLOP forward per sample (world-s "
+                          "and up; florenz.train.device.use_bf16)")
 
 
 @dataclass
@@ -106,10 +113,7 @@ class TrainConfig:
     loss_reduction: Literal["token", "micro-batch"] = option(
         "token", "token: sum of token losses / all target tokens of the step over every process; "
                  "micro-batch: mean of per-micro-batch token means (the reference's HF Trainer)")
-    precision: Literal["auto", "bf16", "fp32"] = option(
-        "auto", "bf16 autocast with fp32 weights, or fp32; auto: bf16 where measured faster: CUDA, or a "
-                "CPU with native bf16 and a model of >= 1 GFLOP forward per sample (world-s and up; "
-                "florenz.train.device.use_bf16)")
+    precision: Literal["auto", "bf16", "fp32"] = precision_option()
     device: Literal["auto", "cpu", "cuda"] = option("auto", "auto: cuda when available, else cpu")
     threads: int = option(0, "CPU threads of this process (torch.set_num_threads); 0: torch's default. Two "
                              "1-thread runs side by side beat one 2-thread run on 2 cores (world.md)")

@@ -10,27 +10,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from florenz.world.languages import DETAIL_LEVELS, LANGUAGES
-from florenz.world.realise import plan_description, realise
-from florenz.world.scene import sample_scene
+from florenz.world.languages import LANGUAGES
+from florenz.world.realise import realise
 from tests.world.facts import introduced_once
 from tests.world.test_facts import parser
+from tests.world.test_realise_plan import random_plans
 
-SCENES = 150
+SCENES = 50
 
 
 @pytest.fixture(scope="module")
 def texts():
-    """(scene, plan, seed) at variety high, both registers, details mixed, up to 8 objects."""
-    rng = np.random.default_rng(23)
-    items = []
-    for index in range(SCENES):
-        scene = sample_scene(rng, max_objects=8 if index % 2 else 4)
-        for register in ("caption", "translation"):
-            detail = DETAIL_LEVELS[index % 3]
-            items.append((scene, plan_description(scene, detail, rng, register=register),
-                          int(rng.integers(1 << 30))))
-    return items
+    """(scene, plan, seed of its words) at variety high, both registers, every detail, up to 8 objects."""
+    plans = random_plans(23, SCENES, varieties=("high",))
+    return [(scene, plan, seed) for seed, (scene, _, _, plan) in enumerate(plans)]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

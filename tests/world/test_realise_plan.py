@@ -7,8 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from florenz.world.languages import DETAIL_LEVELS
 from florenz.world.realise import (
     FORMS,
+    REGISTERS,
+    VARIETIES,
     BackgroundSentence,
     CountSentence,
     Description,
@@ -41,19 +44,25 @@ def adjacent(a: SceneObject, b: SceneObject) -> bool:
     return max(rows, columns) == 1 and np.hypot(a.x - b.x, a.y - b.y) < 0.45
 
 
-@pytest.fixture(scope="module")
-def plans():
-    """(scene, variety, register, plan) over every detail level, scenes of up to 4 and up to 8 objects."""
-    rng = np.random.default_rng(11)
+def random_plans(seed: int, scenes: int, varieties: tuple[str, ...] = VARIETIES
+                 ) -> list[tuple[Scene, str, str, Description]]:
+    """(scene, variety, register, plan) for every variety, register and detail level of `scenes` random
+    scenes, alternately of up to 4 and up to 8 objects."""
+    rng = np.random.default_rng(seed)
     items = []
-    for index in range(SCENES):
+    for index in range(scenes):
         scene = sample_scene(rng, max_objects=8 if index % 2 else 4)
-        for variety in ("low", "high"):
-            for register in ("caption", "translation"):
-                for detail in ("short", "detailed", "paragraph"):
+        for variety in varieties:
+            for register in REGISTERS:
+                for detail in DETAIL_LEVELS:
                     plan = plan_description(scene, detail, rng, variety=variety, register=register)
                     items.append((scene, variety, register, plan))
     return items
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return random_plans(11, SCENES)
 
 
 def naming_mentions(sentence) -> list[Mention]:

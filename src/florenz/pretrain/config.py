@@ -136,10 +136,16 @@ def already_made(out: Path, marker: str, model_type: str, settings: dict[str, An
 @contextmanager
 def claimed_output(out: Path, verb: str, marker: str, model_type: str, settings: dict[str, Any],
                    overwrite: bool, finished_detail: str) -> Iterator[bool]:
-    """A verb's rerun convention around what it writes into `out`: own `out` (files.owned_directory) and
-    yield whether it is finished already, made with `settings` (then "nothing to do" is printed and the verb
-    returns). FlorenzError if it holds another output, or this one made with other settings, unless
-    `overwrite`; the body writes only when False is yielded."""
+    """Own `out` while a verb writes it (files.owned_directory) under the rerun convention; yield whether
+    it is finished already: its `marker` records `model_type` made with equal `settings`.
+
+        with claimed_output(out, "init", STARTING_POINT, ..., "the same settings") as finished:
+            if finished:
+                return out  # "nothing to do" is printed
+            ...write out...
+
+    FlorenzError if `out` holds this output made with other settings, or anything else, unless `overwrite`
+    (which replaces an output of this kind only)."""
     with owned_directory(out, verb):
         if already_made(out, marker, model_type, settings, overwrite,
                         "pass --overwrite to replace it or choose another --out"):

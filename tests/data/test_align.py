@@ -1,13 +1,14 @@
 import json
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from florenz.cli import main
 from florenz.config import ConfigError
-from florenz.data.align import EMBEDDINGS, read_chunks, recovery
+from florenz.data.align import EMBEDDINGS, build_indexes, read_chunks, recovery, search, sentence_hubness
 from florenz.data.align_config import AlignConfig, shard_part
 from florenz.data.align_inputs import BitextFile, bitext_files, read_bitext, world_bitext
 from florenz.data.shards import check_shards, list_shards, read_shard
@@ -42,10 +43,13 @@ def align_args(tiny_world, bitext, clip_dir, out, *extra):
             *extra]
 
 
+UNCAPPED = ("--max-reuse", "0")  # each image's own top-n, comparable with a brute-force ranking
+
+
 @pytest.fixture(scope="module")
 def aligned(tiny_world, bitext, clip_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("aligned") / "out"
-    assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2")) == 0
+    assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2", *UNCAPPED)) == 0
     return out
 
 
@@ -118,30 +122,108 @@ def test_world_bitext_keeps_every_pair_with_its_image_aside(tiny_world, bitext):
     assert [truth[line] for line in sorted(lines)] != [truth[line] for line in lines]  # shuffled
 
 
-def test_pairs_are_each_images_top_n_sentences_by_cosine_similarity(aligned, bitext):
-    """faiss's answer against a brute-force numpy search over the stored chunks."""
+def csls_reference(images, sentences, k):
+    """Brute-force CSLS (Conneau et al. 2018) of every image-sentence pair: 2·cos - r_image - r_sentence,
+    r the mean cosine of an item's k most similar items of the other set."""
+    cosine = images @ sentences.T  # (images, sentences)
+    r_image = np.sort(cosine, axis=1)[:, -k:].mean(1)
+    r_sentence = np.sort(cosine, axis=0)[-k:].mean(0)
+    return 2 * cosine - r_image[:, None] - r_sentence[None], cosine
+
+
+def test_pairs_are_each_images_top_n_sentences_by_csls(aligned, bitext):
+    """The verb's shards against brute-force CSLS over its stored chunks; the sentences' hubness is taken
+    over all images, the images' over the sentences of one language."""
     image_chunks = list(read_chunks(aligned / EMBEDDINGS / "images"))
     sentence_chunks = [tensors for tensors, _ in read_chunks(aligned / EMBEDDINGS / "sentences")]
-    image_embeddings = np.concatenate([t["embeddings"] for t, _ in image_chunks]).astype(np.float32)
+    image_embeddings = np.concatenate([t["embeddings"] for t, _ in image_chunks]).astype(np.float64)
     keys = [key for _, meta in image_chunks for key in json.loads(meta["keys"])]
-    sentence_embeddings = np.concatenate([t["embeddings"] for t in sentence_chunks]).astype(np.float32)
+    sentence_embeddings = np.concatenate([t["embeddings"] for t in sentence_chunks]).astype(np.float64)
     files = np.concatenate([t["files"] for t in sentence_chunks])
     lines = np.concatenate([t["lines"] for t in sentence_chunks])
     found = {sample.key: sample.annotations for shard in list_shards(aligned / "train")
              for sample in read_shard(shard)}
     assert set(found) == set(keys)
+    r_sentence = np.sort(image_embeddings @ sentence_embeddings.T, axis=0)[-10:].mean(0)
     for file_index, lang in enumerate(("fr", "ru")):
         mine = np.flatnonzero(files == file_index)
         english = [bitext[lang][0].read_text(encoding="utf-8").splitlines()[line - 1].split("\t")[0]
                    for line in lines[mine]]
-        similarity = image_embeddings @ sentence_embeddings[mine].T  # (images, sentences of lang)
+        cosine = image_embeddings @ sentence_embeddings[mine].T  # (images, sentences of lang)
+        r_image = np.sort(cosine, axis=1)[:, -10:].mean(1)
+        csls = 2 * cosine - r_image[:, None] - r_sentence[mine][None]
         for row, key in enumerate(keys):
             pairs = [a for a in found[key] if a["task"] == "translation" and a["lang"] == lang]
-            best_two = np.sort(similarity[row])[::-1][:2]
-            assert sorted(a["similarity"] for a in pairs)[::-1] == pytest.approx(best_two, abs=2e-3)
-            for a in pairs:  # the stored similarity is that of the stored sentence
-                assert max(similarity[row, j] for j, text in enumerate(english) if text == a["source"]) == \
-                    pytest.approx(a["similarity"], abs=2e-3)
+            assert [a["csls"] for a in pairs] == pytest.approx(np.sort(csls[row])[::-1][:2], abs=2e-3)
+            for a in pairs:  # the stored scores are those of the stored sentence
+                same = [j for j, text in enumerate(english) if text == a["source"]]
+                assert max(csls[row, same]) == pytest.approx(a["csls"], abs=2e-3)
+                assert max(cosine[row, same]) == pytest.approx(a["similarity"], abs=2e-3)
+
+
+def write_random_chunks(folder, image_count, sentence_langs, width, seed):
+    """Chunks as align writes them, of random unit vectors (float16) with a few hub sentences near the
+    images' mean; returns the images (n, E) and sentences (m, E) as float64 and each sentence's file."""
+    rng = np.random.default_rng(seed)
+
+    def unit(count):
+        vectors = rng.standard_normal((count, width)) + 0.6  # a common direction, as real embeddings share
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
+
+    images, files = unit(image_count), np.repeat(np.arange(len(sentence_langs)), 24)
+    sentences = unit(len(files))
+    hubs = images.astype(np.float64).mean(0) + 0.1 * rng.standard_normal((len(files[::8]), width))
+    sentences[::8] = hubs / np.linalg.norm(hubs, axis=1, keepdims=True)
+    save_file({"embeddings": images[:20], "positions": np.arange(20)}, str(folder / "images" / "000000.st"),
+              metadata={"keys": json.dumps([f"k{i}" for i in range(20)]), "bad": "[]"})
+    save_file({"embeddings": images[20:], "positions": np.arange(20, image_count)},
+              str(folder / "images" / "000001.st"),
+              metadata={"keys": json.dumps([f"k{i}" for i in range(20, image_count)]), "bad": "[]"})
+    save_file({"embeddings": sentences, "ids": np.arange(len(files)), "files": files,
+               "lines": np.arange(len(files)) % 24 + 1}, str(folder / "sentences" / "000000.st"))
+    for path in folder.rglob("*.st"):
+        path.rename(path.with_suffix(".safetensors"))
+    return images.astype(np.float64), sentences.astype(np.float64), files
+
+
+@pytest.mark.parametrize("score", ["cosine", "csls"])
+def test_search_ranks_by_cosine_or_brute_force_csls_and_caps_reuse(tmp_path, score):
+    for kind in ("images", "sentences"):
+        (tmp_path / kind).mkdir()
+    images, sentences_, files = write_random_chunks(tmp_path, 30, ("fr", "ru"), 8, seed=0)
+    bitext_ = [BitextFile(tmp_path / "a.fr.tsv", "fr"), BitextFile(tmp_path / "b.ru.tsv", "ru")]
+    base = AlignConfig(images="i", bitext=("b.fr.tsv",), clip="c", out="o", score=score, csls_k=3, top_n=2,
+                       max_reuse=0)
+    hubness = sentence_hubness(tmp_path / "images", tmp_path / "sentences", 3, "flat", 0, 1)
+    indexes = build_indexes(tmp_path / "sentences", bitext_, 8, "flat", 0, 1, hubness)
+
+    def chosen(config):
+        pairs, _ = search(tmp_path / "images", indexes, hubness, config)
+        picks = {}
+        for position, listed in pairs.items():
+            for pair in listed:
+                picks.setdefault((position, pair.lang), []).append(pair.sentence)
+        return picks
+
+    uncapped = chosen(base)
+    picks_of_reference = {}
+    for file_index, lang in enumerate(("fr", "ru")):
+        mine = np.flatnonzero(files == file_index)
+        csls, cosine = csls_reference(images, sentences_[mine], 3)
+        reference = csls if score == "csls" else cosine
+        for position in range(30):
+            best = mine[np.argsort(-reference[position])[:2]].tolist()
+            picks_of_reference[(position, lang)] = best
+            assert uncapped[(position, lang)] == best
+    assert (chosen(replace(base, score="cosine")) == picks_of_reference) == (score == "cosine")
+    hub_uses = Counter(j for picks in uncapped.values() for j in picks)
+    assert max(hub_uses.values()) > 3  # so that a cap of 3 binds
+    capped = chosen(replace(base, max_reuse=3, reuse_candidates=48))
+    uses = Counter(j for picks in capped.values() for j in picks)
+    assert max(uses.values()) == 3
+    assert all(1 <= len(picks) <= 2 for picks in capped.values())
+    assert sum(map(len, capped.values())) == 30 * 2 * 2  # 48 candidates: every image finds two free sentences
+    assert chosen(replace(base, max_reuse=30, reuse_candidates=48)) == uncapped  # a cap that never binds
 
 
 def test_the_output_is_training_data_the_trainer_accepts(aligned, tiny_world):
@@ -208,12 +290,13 @@ def test_rerun_does_nothing_other_settings_need_overwrite_which_reuses_the_embed
     chunk = aligned / EMBEDDINGS / "images" / "000000.safetensors"
     shard = list_shards(aligned / "train")[0]
     chunk_time, shard_time = chunk.stat().st_mtime_ns, shard.stat().st_mtime_ns
-    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "2")) == 0
+    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "2", *UNCAPPED)) == 0
     assert "nothing to do" in capsys.readouterr().out
-    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "1")) == 2
+    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "1", *UNCAPPED)) == 2
     assert "top_n 2 -> 1" in capsys.readouterr().err
     assert shard.stat().st_mtime_ns == shard_time
-    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "1", "--overwrite")) == 0
+    assert main(align_args(tiny_world, bitext, clip_dir, aligned, "--top-n", "1", *UNCAPPED,
+                           "--overwrite")) == 0
     assert chunk.stat().st_mtime_ns == chunk_time  # same images, bitext and CLIP: chunks reused
     manifest = json.loads((aligned / "manifest.json").read_text())
     assert manifest["counts"]["train"]["annotations"]["translation-fr"] == 96
@@ -230,6 +313,11 @@ def test_parts_embed_disjoint_chunks_and_the_merge_equals_one_run(aligned, tiny_
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--top-n", "2")) == 0
     assert main(align_args(tiny_world, bitext, clip_dir, out, "--shard", "1/2")) == 2
     assert "holds a finished alignment" in capsys.readouterr().err
+    uses = Counter((a["lang"], a["source"], a["target"]) for shard in list_shards(out / "train")
+                   for sample in read_shard(shard) for a in sample.annotations if a["task"] == "translation")
+    assert max(uses.values()) <= 2  # the default --max-reuse
+    used = json.loads((out / "manifest.json").read_text())["alignment"]["sentences_used"]
+    assert used["fr"]["sentences"] == len({key for key in uses if key[0] == "fr"}) and used["fr"]["of"] == 96
     for kind in ("images", "sentences"):
         for path in sorted((aligned / EMBEDDINGS / kind).glob("*.safetensors")):
             one, parted = load_file(path), load_file(out / EMBEDDINGS / kind / path.name)

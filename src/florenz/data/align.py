@@ -40,7 +40,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -232,79 +232,189 @@ def read_chunks(folder: Path) -> Iterator[tuple[dict[str, np.ndarray], dict[str,
 
 
 # --- step 2: the search ---------------------------------------------------------------------------------
+#
+# Both scores run through one inner-product index over augmented sentence vectors [s_j, r_j] (E + 1 wide):
+# the query [q, 0] gives cos(q, s_j), and [2q, -1] gives 2·cos(q, s_j) - r_j, which ranks an image's
+# sentences exactly by CSLS (Conneau et al. 2018, "Word translation without parallel data", eq. 6), since
+# CSLS = 2·cos - r_image - r_sentence and r_image is the same for all of one image's sentences. So CSLS is
+# as exact (flat) or approximate (IVF) as the cosine search, at the cost of one more column.
 
-def build_indexes(folder: Path, files: list[BitextFile], width: int, kind: str, lists: int,
-                  probe: int) -> dict[str, Any]:
-    """One faiss inner-product index per target language over the sentence chunks; ids are sentence ids."""
+Rows = Callable[[dict[str, np.ndarray]], np.ndarray]  # a chunk's tensors -> the (n, width) vectors indexed
+
+
+def _new_index(width: int, count: int, kind: str, lists: int, probe: int, folder: Path, rows: Rows) -> Any:
+    """An empty faiss inner-product index with ids for `count` vectors: flat, or IVF trained on the first
+    chunks' `rows`."""
     import faiss
 
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(width))
+    cells = lists or max(1, min(int(4 * math.sqrt(count)), count // 39))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
+    index.nprobe = min(probe, cells)
+    taken, total, most = [], 0, 256 * cells
+    for tensors, _ in read_chunks(folder):
+        taken.append(rows(tensors)[:most - total])
+        total += len(taken[-1])
+        if total >= most:
+            break
+    index.train(np.concatenate(taken))
+    return index
+
+
+def _augmented(vectors: np.ndarray, column: np.ndarray | float) -> np.ndarray:
+    """(n, E) -> (n, E + 1) float32 with `column` appended."""
+    extra = np.broadcast_to(np.asarray(column, np.float32), (len(vectors),))
+    return np.concatenate([vectors.astype(np.float32), extra[:, None]], axis=1)
+
+
+def mean_top_similarity(index: Any, queries: np.ndarray, k: int) -> np.ndarray:
+    """(n,) mean inner product of each query with its k nearest entries of `index` (fewer if it holds
+    fewer): the hubness r of CSLS."""
+    similarity, ids = index.search(queries, k)  # (n, k); -1 ids where the index holds fewer than k
+    found = ids >= 0
+    return np.where(found, similarity, 0).sum(1) / np.maximum(found.sum(1), 1)
+
+
+def sentence_hubness(image_folder: Path, sentence_folder: Path, k: int, kind: str, lists: int,
+                     probe: int) -> np.ndarray:
+    """r of every sentence, indexed by sentence id: the mean cosine of its k most similar images."""
+    image_count = sum(len(tensors["positions"]) for tensors, _ in read_chunks(image_folder))
+    width = next(read_chunks(image_folder))[0]["embeddings"].shape[1]
+
+    images = _new_index(width, image_count, kind, lists, probe, image_folder,
+                        lambda tensors: tensors["embeddings"].astype(np.float32))
+    for tensors, _ in read_chunks(image_folder):
+        images.add_with_ids(tensors["embeddings"].astype(np.float32), tensors["positions"])
+    hubness: dict[int, float] = {}
+    for tensors, _ in tqdm(read_chunks(sentence_folder), desc="sentence hubness", unit="chunk", leave=False):
+        means = mean_top_similarity(images, tensors["embeddings"].astype(np.float32), k)
+        hubness.update(zip(tensors["ids"].tolist(), means.tolist()))
+    by_id = np.zeros(max(hubness, default=-1) + 1, np.float32)
+    by_id[list(hubness)] = list(hubness.values())
+    return by_id
+
+
+def build_indexes(folder: Path, files: list[BitextFile], width: int, kind: str, lists: int, probe: int,
+                  hubness: np.ndarray | None = None) -> dict[str, Any]:
+    """One faiss inner-product index per target language over the sentence chunks, of the augmented
+    vectors [s_j, r_j] (r: `hubness` by sentence id; None: zeros, for cosine only); ids are sentence ids."""
     language_of_file = np.array([LANGUAGES.index(file.lang) for file in files])
+
+    def rows(tensors: dict[str, np.ndarray], mine: np.ndarray) -> np.ndarray:
+        column = 0.0 if hubness is None else hubness[tensors["ids"][mine]]
+        return _augmented(tensors["embeddings"][mine], column)
+
     counts = Counter()
     for tensors, _ in read_chunks(folder):
         counts.update(language_of_file[tensors["files"]].tolist())
     indexes = {}
     for code, count in sorted(counts.items()):
-        if kind == "flat":
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(width))
-        else:
-            cells = lists or max(1, min(int(4 * math.sqrt(count)), count // 39))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
-            index.nprobe = min(probe, cells)
-            index.train(_training_sample(folder, language_of_file, code, 256 * cells))
-        indexes[LANGUAGES[code]] = index
+        indexes[LANGUAGES[code]] = _new_index(
+            width + 1, count, kind, lists, probe, folder,
+            lambda tensors, code=code: rows(tensors, language_of_file[tensors["files"]] == code))
     for tensors, _ in read_chunks(folder):
         languages = language_of_file[tensors["files"]]
         for code in np.unique(languages):
             mine = languages == code
-            indexes[LANGUAGES[code]].add_with_ids(tensors["embeddings"][mine].astype(np.float32),
-                                                  tensors["ids"][mine])
+            indexes[LANGUAGES[code]].add_with_ids(rows(tensors, mine), tensors["ids"][mine])
     return indexes
-
-
-def _training_sample(folder: Path, language_of_file: np.ndarray, code: int, most: int) -> np.ndarray:
-    """Up to `most` sentence embeddings of one language, from the first chunks: the IVF's training set."""
-    rows, count = [], 0
-    for tensors, _ in read_chunks(folder):
-        mine = tensors["embeddings"][language_of_file[tensors["files"]] == code].astype(np.float32)
-        rows.append(mine[:most - count])
-        count += len(rows[-1])
-        if count >= most:
-            break
-    return np.concatenate(rows)
 
 
 @dataclass(frozen=True)
 class Pair:
     lang: str
     sentence: int
-    similarity: float
+    similarity: float  # cosine
+    csls: float | None = None  # with --score csls
+
+    @property
+    def score(self) -> float:
+        return self.similarity if self.csls is None else self.csls
 
 
-def search(folder: Path, indexes: dict[str, Any], top_n: int, min_sim: float) -> tuple[dict[int, list[Pair]],
-                                                                                      list[dict[str, Any]]]:
-    """Each image's top-n sentences per language at similarity >= min_sim, by image position; and the
-    images that did not decode (from the chunks' metadata)."""
-    pairs: dict[int, list[Pair]] = {}
+def capped_choice(ids: np.ndarray, scores: np.ndarray, top_n: int, max_reuse: int) -> np.ndarray:
+    """(m, K) bool: which of each image's K ranked candidates (sentence ids, -1 for none) it is paired with:
+    at most top_n per image and at most max_reuse images per sentence (0: no cap). In rounds, every image
+    that still wants a sentence proposes its next candidate, and each sentence takes the best-scoring
+    proposals its remaining uses allow; the rest try their next candidate in the next round."""
+    count, width = ids.shape
+    chosen = np.zeros((count, width), bool)
+    if not max_reuse:  # no competition between images: each takes its first top_n candidates
+        chosen[:, :top_n] = ids[:, :top_n] >= 0
+        return chosen
+    uses = np.zeros(ids.max() + 1, np.int64)  # images paired with each sentence id so far
+    paired = np.zeros(count, np.int64)
+    for rank in range(width):
+        active = np.flatnonzero((paired < top_n) & (ids[:, rank] >= 0))
+        if not active.size:
+            continue
+        wanted = ids[active, rank]
+        order = np.lexsort((-scores[active, rank], wanted))  # by sentence, best proposal first
+        sentence_sorted = wanted[order]
+        first = np.r_[True, sentence_sorted[1:] != sentence_sorted[:-1]]
+        place = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        taken = active[order][place < max_reuse - uses[sentence_sorted]]
+        chosen[taken, rank] = True
+        paired[taken] += 1
+        np.add.at(uses, ids[taken, rank], 1)
+    return chosen
+
+
+def search(folder: Path, indexes: dict[str, Any], hubness: np.ndarray | None,
+           config: AlignConfig) -> tuple[dict[int, list[Pair]], list[dict[str, Any]]]:
+    """Each image's pairs per language by image position (see AlignConfig: --score, --top-n, --min-sim,
+    --max-reuse), and the images that did not decode (from the chunks' metadata)."""
+    csls = config.score == "csls"
+    wanted = max(config.top_n, config.reuse_candidates) if config.max_reuse else config.top_n
+    found: dict[str, list[tuple[np.ndarray, ...]]] = {lang: [] for lang in indexes}
     bad = []
     chunks = sorted(folder.glob("*.safetensors"))
     for tensors, metadata in tqdm(read_chunks(folder), total=len(chunks), desc="search", unit="chunk",
                                   leave=False):
         bad += json.loads(metadata.get("bad", "[]"))
-        queries = tensors["embeddings"].astype(np.float32)
+        images = tensors["embeddings"].astype(np.float32)
         for lang, index in indexes.items():
-            similarity, ids = index.search(queries, top_n)  # (n, k) each; -1 where fewer than k exist
-            for position, row_similarity, row_ids in zip(tensors["positions"].tolist(), similarity, ids):
-                pairs.setdefault(position, []).extend(
-                    Pair(lang, int(i), float(s)) for s, i in zip(row_similarity, row_ids)
-                    if i >= 0 and s >= min_sim)
+            if csls:
+                image_hubness = mean_top_similarity(index, _augmented(images, 0.0), config.csls_k)  # (n,)
+                raw, ids = index.search(_augmented(2 * images, -1.0), wanted)  # 2·cos - r_sentence, (n, K)
+                cosine = (raw + hubness[np.maximum(ids, 0)]) / 2
+                score = raw - image_hubness[:, None]
+            else:
+                cosine, ids = index.search(_augmented(images, 0.0), wanted)
+                score = cosine
+            ids = np.where((ids >= 0) & (cosine >= config.min_sim), ids, -1)
+            found[lang].append((tensors["positions"], ids, cosine, score))
+    pairs: dict[int, list[Pair]] = {}
+    for lang, parts in found.items():
+        if not parts:
+            continue
+        positions, ids, cosine, score = (np.concatenate(arrays) for arrays in zip(*parts))
+        chosen = capped_choice(ids, np.where(ids >= 0, score, -np.inf), config.top_n, config.max_reuse)
+        for row, rank in zip(*np.nonzero(chosen)):
+            pairs.setdefault(int(positions[row]), []).append(Pair(
+                lang, int(ids[row, rank]), float(cosine[row, rank]),
+                float(score[row, rank]) if csls else None))
     return pairs, bad
+
+
+def sentence_use(pairs: dict[int, list[Pair]], totals: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Per language: how many distinct sentences the pairs use of the `totals` there are, and the most
+    images one of them is paired with."""
+    uses: dict[str, Counter] = {}
+    for found in pairs.values():
+        for pair in found:
+            uses.setdefault(pair.lang, Counter())[pair.sentence] += 1
+    return {lang: {"sentences": len(counter), "of": totals[lang], "most_images": max(counter.values())}
+            for lang, counter in sorted(uses.items(), key=lambda item: LANGUAGES.index(item[0]))}
 
 
 # --- step 3: the shards ---------------------------------------------------------------------------------
 
 def _translation(pair: Pair, sentence: Sentence) -> dict[str, Any]:
+    csls = {} if pair.csls is None else {"csls": round(pair.csls, 4)}
     return {"task": "translation", "lang": pair.lang, "target": sentence.target, "source": sentence.english,
-            "similarity": round(pair.similarity, 4)}
+            "similarity": round(pair.similarity, 4), **csls}
 
 
 def write_aligned_shards(out: Path, images: Iterator[ImageItem], pairs: dict[int, list[Pair]],
@@ -319,7 +429,7 @@ def write_aligned_shards(out: Path, images: Iterator[ImageItem], pairs: dict[int
         if item.position in bad:
             continue
         annotations = list(item.captions) if keep_captions else []
-        chosen = sorted(pairs.get(item.position, []), key=lambda p: (LANGUAGES.index(p.lang), -p.similarity))
+        chosen = sorted(pairs.get(item.position, []), key=lambda p: (LANGUAGES.index(p.lang), -p.score))
         annotations += [_translation(pair, texts[pair.sentence]) for pair in chosen]
         if not annotations:
             continue
@@ -481,9 +591,13 @@ def align(config: AlignConfig) -> Path:
             submit_parts(config)
         skipped: Counter = Counter()
         encoder = _embed(config, out, embedding, kind, image_paths, files, skipped)
-        indexes = build_indexes(out / EMBEDDINGS / "sentences", files, encoder.width, config.index,
-                                config.ivf_lists, config.ivf_probe)
-        pairs, bad = search(out / EMBEDDINGS / "images", indexes, config.top_n, config.min_sim)
+        folder = out / EMBEDDINGS
+        hubness = (sentence_hubness(folder / "images", folder / "sentences", config.csls_k, config.index,
+                                    config.ivf_lists, config.ivf_probe) if config.score == "csls" else None)
+        indexes = build_indexes(folder / "sentences", files, encoder.width, config.index, config.ivf_lists,
+                                config.ivf_probe, hubness)
+        pairs, bad = search(folder / "images", indexes, hubness, config)
+        use = sentence_use(pairs, {lang: index.ntotal for lang, index in indexes.items()})
         wanted = {pair.sentence for found in pairs.values() for pair in found}
         texts = {sentence.id: sentence for sentence in sentences(files, Counter()) if sentence.id in wanted}
         samples, counts = write_aligned_shards(out, iter_images(kind, image_paths, Path(config.images)),
@@ -491,16 +605,17 @@ def align(config: AlignConfig) -> Path:
                                                config.keep_captions, config.shard_size)
         if config.tokenizer:
             write_atomically(out / "tokenizer.json", Path(config.tokenizer).read_bytes())
-        manifest = _manifest(config, out, embedding, settings, samples, counts, pairs, bad, skipped, files,
-                             time.perf_counter() - started)
+        manifest = _manifest(config, out, embedding, settings, samples, counts, pairs, use, bad, skipped,
+                             files, time.perf_counter() - started)
         write_json_atomically(out / MANIFEST, manifest)  # written last: it marks the alignment finished
     _print_summary(out, manifest)
     return out
 
 
 def _manifest(config: AlignConfig, out: Path, embedding: dict[str, Any], settings: dict[str, Any],
-              samples: int, counts: Counter, pairs: dict[int, list[Pair]], bad: list[dict[str, Any]],
-              skipped: Counter, files: list[BitextFile], seconds: float) -> dict[str, Any]:
+              samples: int, counts: Counter, pairs: dict[int, list[Pair]], use: dict[str, dict[str, int]],
+              bad: list[dict[str, Any]], skipped: Counter, files: list[BitextFile],
+              seconds: float) -> dict[str, Any]:
     if not samples:
         raise FlorenzError(f"no image got a sentence at --min-sim {config.min_sim} (and no caption was "
                            f"kept); lower --min-sim or check that --clip suits these images and texts")
@@ -526,6 +641,7 @@ def _manifest(config: AlignConfig, out: Path, embedding: dict[str, Any], setting
             "bitext": {"files": [str(file.path) for file in files], "skipped_lines": dict(skipped)},
             "pairs": sum(len(found) for found in pairs.values()),
             "similarity": {"mean": float(np.nanmean(similarities)), "min": float(np.nanmin(similarities))},
+            "sentences_used": use,  # per language: distinct sentences paired, of how many, most reuse
             "seconds": seconds,
         },
         "files": {str(path.relative_to(out)): sha256_of_file(path)
@@ -540,6 +656,9 @@ def _print_summary(out: Path, manifest: dict[str, Any]) -> None:
     print(f"florenz align: {manifest['counts']['train']['samples']} images written with "
           f"{alignment['pairs']} pairs (mean similarity {alignment['similarity']['mean']:.3f}), coverage "
           f"{manifest['coverage']}, in {alignment['seconds']:.0f} s -> {out}")
+    used = alignment["sentences_used"]
+    print("florenz align: sentences used per language (of those given; most images for one): " + ", ".join(
+        f"{lang} {row['sentences']:,} of {row['of']:,} ({row['most_images']})" for lang, row in used.items()))
     if undecodable:
         more = f" and {len(undecodable) - 10} more" if len(undecodable) > 10 else ""
         shown = ", ".join(undecodable[:10]) + more
@@ -550,28 +669,40 @@ def _print_summary(out: Path, manifest: dict[str, Any]) -> None:
 
 # --- the world proves it --------------------------------------------------------------------------------
 
-def recovery(align_out: str | Path, truth: dict[str, list[str]], k: int = 5) -> dict[str, dict[str, float]]:
-    """How often align's embeddings rank a sentence's true image first (top1) or among the first k (topk),
+def recovery(align_out: str | Path, truth: dict[str, list[str]], k: int = 5, score: str = "cosine",
+             csls_k: int = 10) -> dict[str, dict[str, float]]:
+    """How often align's embeddings rank a sentence's true image first (top1) or among the first k (topk)
+    by `score` (cosine, or csls with each image's hubness among the sentences of the sentence's language),
     per bitext file; `truth` maps each bitext path as given to --bitext to the true image key per line."""
     import faiss
 
     folder = Path(align_out) / EMBEDDINGS
-    bitext = [entry["path"] for entry in read_json(folder / EMBEDDING_SETTINGS, "rerun align")["bitext"]]
+    bitext = read_json(folder / EMBEDDING_SETTINGS, "rerun align")["bitext"]
     resolved = {str(Path(path).resolve()): keys for path, keys in truth.items()}
-    keys, index = [], None
-    for tensors, metadata in read_chunks(folder / "images"):
-        keys += json.loads(metadata["keys"])
-        if index is None:
-            index = faiss.IndexFlatIP(tensors["embeddings"].shape[1])
-        index.add(tensors["embeddings"].astype(np.float32))
-    hits: dict[str, list[np.ndarray]] = {}
-    for tensors, _ in read_chunks(folder / "sentences"):
-        _, found = index.search(tensors["embeddings"].astype(np.float32), k)  # (n, k) image rows
-        for file, line, row in zip(tensors["files"].tolist(), tensors["lines"].tolist(), found):
-            true_key = resolved[bitext[file]][line - 1]
+    image_chunks = list(read_chunks(folder / "images"))
+    keys = [key for _, metadata in image_chunks for key in json.loads(metadata["keys"])]
+    images = np.concatenate([tensors["embeddings"] for tensors, _ in image_chunks]).astype(np.float32)
+    sentence_chunks = [tensors for tensors, _ in read_chunks(folder / "sentences")]
+    sentences_ = np.concatenate([t["embeddings"] for t in sentence_chunks]).astype(np.float32)
+    files, lines = (np.concatenate([t[name] for t in sentence_chunks]) for name in ("files", "lines"))
+    languages = np.array([bitext[file]["lang"] for file in files.tolist()])
+    hits: dict[str, list[tuple[bool, bool]]] = {}
+    for lang in np.unique(languages):
+        mine = np.flatnonzero(languages == lang)
+        hubness = 0.0
+        if score == "csls":
+            sentence_index = faiss.IndexFlatIP(images.shape[1])
+            sentence_index.add(sentences_[mine])
+            hubness = mean_top_similarity(sentence_index, images, csls_k)  # (images,) r among this language
+        image_index = faiss.IndexFlatIP(images.shape[1] + 1)
+        image_index.add(_augmented(images, hubness))
+        scale, column = (2.0, -1.0) if score == "csls" else (1.0, 0.0)
+        _, found = image_index.search(_augmented(scale * sentences_[mine], column), k)  # (n, k) image rows
+        for file, line, row in zip(files[mine].tolist(), lines[mine].tolist(), found):
+            true_key = resolved[bitext[file]["path"]][line - 1]
             ranked = [keys[i] for i in row]
-            hits.setdefault(bitext[file], []).append(np.array([ranked[0] == true_key, true_key in ranked]))
+            hits.setdefault(bitext[file]["path"], []).append((ranked[0] == true_key, true_key in ranked))
     return {path: {"top1": float(np.mean([h[0] for h in rows])),
                    f"top{k}": float(np.mean([h[1] for h in rows])), "sentences": len(rows),
                    "images": len(keys), "chance_top1": 1 / len(keys)}
-            for path, rows in hits.items()}
+            for path, rows in ((entry["path"], hits.get(entry["path"])) for entry in bitext) if rows}

@@ -24,6 +24,18 @@ class AlignConfig:
                            "embedding chunks in embeddings/")
     top_n: int = option(1, "sentences of each language paired with each image (its N most similar)")
     min_sim: float = option(0.0, "least cosine similarity of a kept image-sentence pair")
+    score: Literal["cosine", "csls"] = option(
+        "csls", "what ranks an image's sentences: cosine similarity, or CSLS (2·cos - r_image - r_sentence, "
+                "r the mean similarity of an item's --csls-k nearest neighbours in the other set: hub "
+                "sentences, close to every image, lose their lead)")
+    csls_k: int = option(10, "neighbours averaged into each image's and each sentence's hubness r (CSLS)")
+    # measured on a 20,000-image world (benchmarks/align_speed.py): French sentences used by the top-1 pairs,
+    # of 20,000: cosine 635 (one sentence on 1,364 images), CSLS 1,078, CSLS capped at 4/2/1 uses (256
+    # candidates) 4,847/8,009/11,811 with 2,269/4,312/8,189 images left without one; the share of images
+    # given their own sentence stayed 0.002-0.003 in every setting (the CLIP's limit)
+    max_reuse: int = option(2, "most images one sentence may be paired with (per language); 0: no cap")
+    reuse_candidates: int = option(256, "with --max-reuse: each image's best sentences considered; an image "
+                                        "whose candidates are all used up gets fewer than --top-n")
     shard: str = option("", "'i/N': embed only part i (0-based) of N and stop, as one task of a job array; "
                             "a run without --shard embeds what is missing, then searches and writes")
     launcher: Literal["local", "slurm"] = option(
@@ -48,8 +60,9 @@ class AlignConfig:
                                     "chunks are kept if the images, bitext and CLIP model are the same)")
 
     def __post_init__(self) -> None:
-        at_least = {"top_n": 1, "ivf_lists": 0, "ivf_probe": 1, "chunk_size": 1, "batch_size": 1,
-                    "shard_size": 1, "threads": 0, "shards": 1, "slurm_time_min": 1}
+        at_least = {"top_n": 1, "csls_k": 1, "max_reuse": 0, "reuse_candidates": 1, "ivf_lists": 0,
+                    "ivf_probe": 1, "chunk_size": 1, "batch_size": 1, "shard_size": 1, "threads": 0,
+                    "shards": 1, "slurm_time_min": 1}
         for name, least in at_least.items():
             if getattr(self, name) < least:
                 raise ValueError(f"{name} is {getattr(self, name)}; use {least} or more")

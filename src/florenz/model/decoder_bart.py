@@ -27,11 +27,7 @@ from florenz.model.bart import (
 )
 from florenz.model.cache import KVCache
 from florenz.model.config import BartDecoderConfig
-
-
-def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
-    """cap·tanh(z/cap) (Gemma-2's final-logit soft-cap, which the reference also applies to BART, §1.1)."""
-    return logits if cap is None else cap * torch.tanh(logits / cap)
+from florenz.model.lm_head import lm_head
 
 
 def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -147,13 +143,15 @@ class BartDecoder(nn.Module):
                 for name, _ in layer.named_parameters() if name.startswith("encoder_attn")]
 
     def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
-                encoder_attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
-        """Target ids (B, T) -> float32 logits (B, T, V).
+                encoder_attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                logit_positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Target ids (B, T) -> float32 logits (B, T, V), or with logit_positions, a boolean (B, T), only
+        those positions' (K, V).
 
         encoder_hidden_states (B, S, De) with encoder_attention_mask (B, S) (1 = token), or None for
         text-only language modelling. With a cache, the T tokens follow the P = cache.length cached ones,
-        and the cache advances by T.
+        and the cache advances by T. The tied head's logits are soft-capped per config (Gemma-2's final
+        soft-cap, which the reference also applies to BART, §1.1).
         """
         T = input_ids.shape[1]
         past = 0 if cache is None else cache.length
@@ -183,5 +181,4 @@ class BartDecoder(nn.Module):
                 x = layer.step(x, index, layer_weights, self_mask, past == 0, encoder_hidden_states,
                                encoder_mask, cache, kernel)
             cache.length += T
-        logits = F.linear(x, self.embed_tokens.weight).float()  # tied LM head; (B, T, V)
-        return soft_cap(logits, self.config.final_logit_softcapping)
+        return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)

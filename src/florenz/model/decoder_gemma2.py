@@ -39,6 +39,7 @@ from florenz.model.attention import (
 )
 from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
+from florenz.model.lm_head import lm_head
 
 
 class RMSNormFunction(torch.autograd.Function):
@@ -330,42 +331,6 @@ class DecoderLayer(nn.Module):
         return x + fused_rms_norm(F.linear(hidden, weights.down), weights.post_feedforward_norm, eps)
 
 
-class SoftCapInPlace(torch.autograd.Function):
-    """y = 2cap·sigmoid(z) − cap = cap·tanh(z / 2) written over z, for the (B, T, V) logits.
-
-    z must be a fresh tensor nothing else reads (the LM head's output), so the forward needs no extra
-    full-size tensor. The backward, dy/dz = 2cap·s(1 − s) = (cap² − y²) / (2cap), uses the saved output.
-    """
-
-    @staticmethod
-    def cap(z: torch.Tensor, cap: float) -> torch.Tensor:
-        return z.sigmoid_().mul_(2.0 * cap).sub_(cap)
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, cap: float) -> torch.Tensor:
-        ctx.mark_dirty(z)
-        y = SoftCapInPlace.cap(z, cap)
-        ctx.save_for_backward(y)
-        ctx.cap = cap
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (y,) = ctx.saved_tensors
-        return (y * y).sub_(ctx.cap ** 2).mul_(-0.5 / ctx.cap).mul_(grad), None
-
-
-def soft_capped_lm_head(x: torch.Tensor, embedding: torch.Tensor, cap: float | None) -> torch.Tensor:
-    """The tied LM head with Gemma-2's final soft-cap: x (B, T, D), embedding (V, D) -> float32 (B, T, V)."""
-    if cap is None:
-        return F.linear(x, embedding).float()
-    # scaling the (B, T, D) input rather than the (B, T, V) logits by 2 / cap saves a pass over V
-    logits = F.linear(x * (2.0 / cap), embedding)  # (B, T, V), 2 · logits / cap
-    logits = logits if logits.dtype == torch.float32 else logits.float()
-    # without gradients (generation) the autograd Function's bookkeeping costs more than the capping
-    return SoftCapInPlace.apply(logits, cap) if torch.is_grad_enabled() else SoftCapInPlace.cap(logits, cap)
-
-
 class Gemma2Decoder(nn.Module):
     """Gemma-2 language model that can attend to encoder states; parameter names follow HF's `model.*`."""
 
@@ -458,14 +423,14 @@ class Gemma2Decoder(nn.Module):
         return rope_tables(positions, self.config.head_dim, self.config.rope_theta)
 
     def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
-                encoder_attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+                encoder_attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                logit_positions: torch.Tensor | None = None) -> torch.Tensor:
         """Next-token logits.
 
         input_ids (B, T); encoder_hidden_states (B, S, De) or None for text-only language modelling;
         encoder_attention_mask (B, S), 1 = attend, 0 = padding, or None. With a cache, the T tokens follow
         the P = cache.length cached ones, and the cache advances by T. Returns float32 logits (B, T, V),
-        soft-capped per config.
+        soft-capped per config; with logit_positions, a boolean (B, T), only those positions' (K, V).
         """
         B, T = input_ids.shape
         past = 0 if cache is None else cache.length
@@ -496,4 +461,4 @@ class Gemma2Decoder(nn.Module):
                                encoder_hidden_states, encoder_mask, cache, kernel)
             x = fused_rms_norm(x, weights[1], self.norm.eps)
             cache.length += T
-        return soft_capped_lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping)
+        return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)

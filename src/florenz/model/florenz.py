@@ -111,15 +111,18 @@ class FlorenzModel(nn.Module):
         return self.encoder(torch.cat([image, prompt.to(image.dtype)], dim=1), mask), mask
 
     def decode(self, decoder_input_ids: torch.Tensor, encoder_hidden: torch.Tensor | None,
-               encoder_mask: torch.Tensor | None, cache: KVCache | None = None) -> torch.Tensor:
-        """Decoder ids (B, T) over the encoder output (B, S, D) -> float32 logits (B, T, V)."""
-        return self.decoder(decoder_input_ids, encoder_hidden, encoder_mask, cache)
+               encoder_mask: torch.Tensor | None, cache: KVCache | None = None,
+               logit_positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder ids (B, T) over the encoder output (B, S, D) -> float32 logits (B, T, V), or with
+        logit_positions, a boolean (B, T), only those positions' (K, V)."""
+        return self.decoder(decoder_input_ids, encoder_hidden, encoder_mask, cache, logit_positions)
 
     def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                decoder_input_ids: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, T, V) for decoder_input_ids (B, T) given images and prompts."""
+                decoder_input_ids: torch.Tensor, logit_positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) for decoder_input_ids (B, T) given images and prompts; with
+        logit_positions, a boolean (B, T) (e.g. labels != ignore index), only those positions' (K, V)."""
         encoder_hidden, encoder_mask = self.encode(pixel_values, input_ids, attention_mask)
-        return self.decode(decoder_input_ids, encoder_hidden, encoder_mask)
+        return self.decode(decoder_input_ids, encoder_hidden, encoder_mask, logit_positions=logit_positions)
 
     def save_pretrained(self, directory: str | Path, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES) -> None:
         """Write config.json and model.safetensors (sharded above max_shard_bytes) into directory."""

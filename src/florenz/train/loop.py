@@ -241,12 +241,14 @@ class Trainer:
 
     # --- one optimizer step ---------------------------------------------------------------------------
 
-    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _forward(self, batch: dict[str, torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+        """The (K, V) logits of the K decoder positions where `positions` (B, T) is True."""
+        # logits only where a label is: padded positions would cost the head, its soft-cap and the loss
         if self.config.mode == "lm":  # text only: the decoder without cross-attention
-            return self.wrapped(batch["decoder_input_ids"], None, None)
+            return self.wrapped(batch["decoder_input_ids"], None, None, logit_positions=positions)
         return self.wrapped(pixel_values=batch["pixel_values"], input_ids=batch["input_ids"],
                             attention_mask=batch["attention_mask"],
-                            decoder_input_ids=batch["decoder_input_ids"])
+                            decoder_input_ids=batch["decoder_input_ids"], logit_positions=positions)
 
     def train_step(self, step: int, total_steps: int, batches: Step) -> dict[str, float]:
         """Update `step` (0-based) of a `total_steps` schedule; no update at all if the loss is not finite."""
@@ -263,9 +265,10 @@ class Trainer:
         for index, batch in enumerate(micro_batches):
             set_gradient_sync(self.wrapped, index == len(micro_batches) - 1)
             batch = {key: value.to(distributed.device, non_blocking=True) for key, value in batch.items()}
+            positions = batch["labels"] != IGNORE_INDEX  # (B, T)
             with autocast:
-                logits = self._forward(batch)  # (B, T, V)
-            loss_sum, tokens = token_loss_sum(logits, batch["labels"])
+                logits = self._forward(batch, positions)  # (K, V)
+            loss_sum, tokens = token_loss_sum(logits, batch["labels"][positions])
             micro_batch_objective(loss_sum, tokens, config.loss_reduction, int(step_targets),
                                   len(micro_batches), distributed.world_size).backward()
             local_loss_sum += loss_sum.item()

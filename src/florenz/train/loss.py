@@ -18,9 +18,10 @@ from florenz.data.collate import IGNORE_INDEX
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of token cross-entropies, number of target tokens) for logits (B, T, V) and labels (B, T)."""
-    loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
-                               reduction="sum")
+    """(sum of token cross-entropies, number of target tokens) for logits (..., V) and labels (...), e.g.
+    (B, T, V) and (B, T), or the (K, V) logits of the labelled positions and their (K,) labels."""
+    loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="sum")
     return loss_sum, (labels != IGNORE_INDEX).sum()
 
 

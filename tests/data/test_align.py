@@ -8,7 +8,15 @@ from safetensors.numpy import load_file, save_file
 
 from florenz.cli import main
 from florenz.config import ConfigError
-from florenz.data.align import EMBEDDINGS, build_indexes, read_chunks, recovery, search, sentence_hubness
+from florenz.data.align import (
+    EMBEDDINGS,
+    build_indexes,
+    capped_choice,
+    read_chunks,
+    recovery,
+    search,
+    sentence_hubness,
+)
 from florenz.data.align_config import AlignConfig, shard_part
 from florenz.data.align_inputs import BitextFile, bitext_files, read_bitext, world_bitext
 from florenz.data.shards import check_shards, list_shards, read_shard
@@ -224,6 +232,21 @@ def test_search_ranks_by_cosine_or_brute_force_csls_and_caps_reuse(tmp_path, sco
     assert all(1 <= len(picks) <= 2 for picks in capped.values())
     assert sum(map(len, capped.values())) == 30 * 2 * 2  # 48 candidates: every image finds two free sentences
     assert chosen(replace(base, max_reuse=30, reuse_candidates=48)) == uncapped  # a cap that never binds
+
+
+def test_capped_choice_by_hand():
+    """One use each: image 2 outbids image 0 for sentence 0, image 1 outbids image 0 for sentence 1 in round
+    two, image 0 takes its third choice. Two uses and two pairs each: images 2 and 0 take sentence 0, then 0
+    and 1 sentence 1, and image 1 the last use of sentence 2. Image 3 has no candidate."""
+    ids = np.array([[0, 1, 2], [0, 1, 2], [0, 2, 1], [-1, -1, -1]])
+    scores = np.array([[0.9, 0.5, 0.1], [0.8, 0.7, 0.1], [0.95, 0.2, 0.1], [-np.inf] * 3])
+
+    def chosen(top_n, max_reuse):
+        return capped_choice(ids, scores, top_n, max_reuse).astype(int).tolist()
+
+    assert chosen(1, 1) == [[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0]]
+    assert chosen(1, 0) == [[1, 0, 0]] * 3 + [[0, 0, 0]]
+    assert chosen(2, 2) == [[1, 1, 0], [0, 1, 1], [1, 1, 0], [0, 0, 0]]
 
 
 def test_the_output_is_training_data_the_trainer_accepts(aligned, tiny_world):

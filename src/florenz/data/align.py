@@ -12,11 +12,15 @@ its code ships only the finished files. This is the recipe, for local files at a
    one job array through submitit, waits for them, then goes on to step 2 here.
 2. search: a run without --shard embeds whatever is missing, then builds one faiss index per target
    language over the sentence chunks (IndexFlatIP, exact; or IVF for millions) and asks it for each
-   image's --top-n most similar sentences, keeping those at cosine similarity >= --min-sim.
+   image's --top-n best sentences at cosine similarity >= --min-sim. Best by --score: cosine, or CSLS
+   (the default), which discounts "hub" sentences that are close to every image; and --max-reuse caps how
+   many images one sentence is paired with (default 2), since a weak CLIP otherwise pairs thousands of
+   images with a few hundred sentences (measured numbers at AlignConfig.max_reuse).
 3. write: shards in the world layout (`OUT/train/NNNNNN.tar`, florenz.data.shards): each image with its
-   pairs as translation annotations `{"task": "translation", "lang", "source", "target", "similarity"}`,
-   plus the captions of input shards (--keep-captions), and a `manifest.json` with the coverage spec, sample
-   counts and sha256 of every shard, which `florenz train --data OUT` checks and balances by.
+   pairs as translation annotations `{"task": "translation", "lang", "source", "target", "similarity"}`
+   (and "csls" with --score csls), plus the captions of input shards (--keep-captions), and a
+   `manifest.json` with the coverage spec, sample counts, sentences used per language and sha256 of every
+   shard, which `florenz train --data OUT` checks and balances by.
 
 Bad input is skipped and counted, never fatal: an image that does not decode (the summary names them), a
 bitext line without a tab or with an empty side. A CLIP directory of another model type, a bitext file
@@ -25,7 +29,7 @@ whose language cannot be told, or an --out holding something else is a FlorenzEr
 The world proves the recipe (tests/data/test_align.py, benchmarks/align_speed.py): `world_bitext`
 (florenz.data.align_inputs) exports a world's translation pairs as TSV with the pairing thrown away (the
 true image of each line kept aside), and `recovery` measures how often align's embeddings put a sentence's
-true image first or in the top 5.
+true image first or in the top 5, by cosine or CSLS.
 
 Shapes: `n` items in a chunk, `E` embedding width, `k` neighbours asked per query.
 """
@@ -343,7 +347,7 @@ def capped_choice(ids: np.ndarray, scores: np.ndarray, top_n: int, max_reuse: in
     if not max_reuse:  # no competition between images: each takes its first top_n candidates
         chosen[:, :top_n] = ids[:, :top_n] >= 0
         return chosen
-    uses = np.zeros(ids.max() + 1, np.int64)  # images paired with each sentence id so far
+    uses = np.zeros(ids.max(initial=-1) + 1, np.int64)  # images paired with each sentence id so far
     paired = np.zeros(count, np.int64)
     for rank in range(width):
         active = np.flatnonzero((paired < top_n) & (ids[:, rank] >= 0))

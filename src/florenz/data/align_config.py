@@ -34,8 +34,9 @@ class AlignConfig:
     # candidates) 4,847/8,009/11,811 with 2,269/4,312/8,189 images left without one; the share of images
     # given their own sentence stayed 0.002-0.003 in every setting (the CLIP's limit)
     max_reuse: int = option(2, "most images one sentence may be paired with (per language); 0: no cap")
-    reuse_candidates: int = option(256, "with --max-reuse: each image's best sentences considered; an image "
-                                        "whose candidates are all used up gets fewer than --top-n")
+    reuse_candidates: int = option(256, "with --max-reuse: each image's best sentences considered (memory: "
+                                        "images x candidates x 16 bytes per language); an image whose "
+                                        "candidates are all used up gets fewer than --top-n")
     shard: str = option("", "'i/N': embed only part i (0-based) of N and stop, as one task of a job array; "
                             "a run without --shard embeds what is missing, then searches and writes")
     launcher: Literal["local", "slurm"] = option(

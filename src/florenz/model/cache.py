@@ -63,12 +63,13 @@ class KVCache:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this step's keys/values (B, nkv, T, hd) after the cached ones; return views of all so far,
         (B, nkv, length + T, hd)."""
-        start, end = self.length, self.length + keys.shape[2]
-        key_buffer = self.self_keys[layer] = self._buffer(self.self_keys[layer], keys, end)
-        value_buffer = self.self_values[layer] = self._buffer(self.self_values[layer], values, end)
-        key_buffer[:, :, start:end] = keys
-        value_buffer[:, :, start:end] = values
-        return key_buffer[:, :, :end], value_buffer[:, :, :end]
+        start, T = self.length, keys.shape[2]
+        key_buffer = self.self_keys[layer] = self._buffer(self.self_keys[layer], keys, start + T)
+        value_buffer = self.self_values[layer] = self._buffer(self.self_values[layer], values, start + T)
+        # narrow, not slicing: one view per write and read, where buffer[:, :, a:b] makes three
+        key_buffer.narrow(2, start, T).copy_(keys)
+        value_buffer.narrow(2, start, T).copy_(values)
+        return key_buffer.narrow(2, 0, start + T), value_buffer.narrow(2, 0, start + T)
 
     def reorder(self, index: torch.Tensor) -> None:
         """Select batch rows of the self-attention keys/values (beam search): buffer becomes buffer[index].

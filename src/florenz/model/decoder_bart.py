@@ -37,9 +37,11 @@ def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Te
 
 
 class BartStepWeights(NamedTuple):
-    """One layer's (weight, bias) pairs as a generation step reads them, q/k/v stacked into one."""
+    """One layer's weights as a generation step reads them: (bias, transposed (in, out) weight view) pairs
+    of the projections for torch.addmm (an F.linear call is twice its dispatch cost), q/k/v stacked into one
+    (the one copy), and the LayerNorms' (weight, bias)."""
 
-    qkv: tuple[torch.Tensor, torch.Tensor]  # ((3D, D), (3D,)): q_proj, k_proj, v_proj
+    qkv: tuple[torch.Tensor, torch.Tensor]  # ((3D,), (D, 3D)): q_proj, k_proj, v_proj
     out: tuple[torch.Tensor, torch.Tensor]
     self_norm: tuple[torch.Tensor, torch.Tensor]
     cross_q: tuple[torch.Tensor, torch.Tensor]
@@ -85,38 +87,50 @@ class BartDecoderLayer(nn.Module):
 
     def step_weights(self) -> BartStepWeights:
         """This layer's weights as step reads them; a generation prepares them once."""
-        attention = self.self_attn
-        return BartStepWeights(
-            (torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
-             torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias])),
-            *((module.weight, module.bias) for module in (
-                attention.out_proj, self.self_attn_layer_norm, self.encoder_attn.q_proj,
-                self.encoder_attn.out_proj, self.encoder_attn_layer_norm, self.fc1, self.fc2,
-                self.final_layer_norm)), self.final_layer_norm.eps)
+        attention, cross = self.self_attn, self.encoder_attn
 
-    def step(self, x: torch.Tensor, index: int, weights: BartStepWeights, self_mask: torch.Tensor | None,
-             is_causal: bool, encoder_hidden_states: torch.Tensor | None, encoder_mask: torch.Tensor | None,
-             cache: KVCache, kernel: Kernel) -> torch.Tensor:
-        """forward (in eval mode) for T new tokens (B, T, D) after the cached ones, in plain tensor calls on
-        prepared weights: a generation step costs Python calls more than arithmetic (the same operations:
-        cached steps equal forward, tests/model/test_generation.py); self_mask (T, P+T) or None."""
-        B, T, D = x.shape
+        def affine(*modules: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:  # (bias, (in, out) weight)
+            biases, weights = [module.bias for module in modules], [module.weight for module in modules]
+            if len(modules) == 1:
+                return biases[0], weights[0].t()  # a view
+            return torch.cat(biases), torch.cat(weights).t()
+
+        def norm(module: nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor]:
+            return module.weight, module.bias
+
+        return BartStepWeights(
+            affine(attention.q_proj, attention.k_proj, attention.v_proj), affine(attention.out_proj),
+            norm(self.self_attn_layer_norm), affine(cross.q_proj), affine(cross.out_proj),
+            norm(self.encoder_attn_layer_norm), affine(self.fc1), affine(self.fc2),
+            norm(self.final_layer_norm), self.final_layer_norm.eps)
+
+    def step(self, x: torch.Tensor, batch: int, index: int, weights: BartStepWeights,
+             self_mask: torch.Tensor | None, is_causal: bool, encoder_hidden_states: torch.Tensor | None,
+             encoder_mask: torch.Tensor | None, cache: KVCache, kernel: Kernel) -> torch.Tensor:
+        """forward (in eval mode) for T new tokens as rows x (B·T, D), B = batch, after the cached ones, in
+        plain tensor calls on prepared weights: a generation step costs Python calls more than arithmetic
+        (the same operations: cached steps equal forward, tests/model/test_generation.py); self_mask
+        (T, P+T) or None. Returns (B·T, D)."""
+        D = x.shape[1]
+        B, T = batch, x.shape[0] // batch
         nh = self.self_attn.num_heads
         width = (D,)
         # queries, keys and values in one projection
-        projected = F.linear(x, *weights.qkv).view(B, T, 3, nh, D // nh)  # (B, T, 3, nh, hd)
+        projected = torch.addmm(weights.qkv[0], x, weights.qkv[1]).view(B, T, 3, nh, D // nh)  # (B,T,3,nh,hd)
         query, keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
         keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = attend(query, keys, values, self_mask, is_causal, 0.0, kernel)
-        x = F.layer_norm(x + F.linear(attended, *weights.out), width, *weights.self_norm, weights.eps)
+        attended = attend(query, keys, values, self_mask, is_causal, 0.0, kernel).view(B * T, D)
+        x = F.layer_norm(x + torch.addmm(weights.out[0], attended, weights.out[1]), width, *weights.self_norm,
+                         weights.eps)
         if encoder_hidden_states is not None:
             if cache.cross[index] is None:  # the encoder output is fixed during generation
                 cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
-            query = F.linear(x, *weights.cross_q).view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
-            attended = attend(query, *cache.cross[index], encoder_mask, False, 0.0, kernel)
-            x = F.layer_norm(x + F.linear(attended, *weights.cross_out), width, *weights.cross_norm,
-                             weights.eps)
-        hidden = F.linear(F.gelu(F.linear(x, *weights.fc1)), *weights.fc2)
+            query = torch.addmm(weights.cross_q[0], x, weights.cross_q[1]).view(B, T, nh, D // nh)
+            attended = attend(query.transpose(1, 2), *cache.cross[index], encoder_mask, False, 0.0, kernel)
+            crossed = torch.addmm(weights.cross_out[0], attended.view(B * T, D), weights.cross_out[1])
+            x = F.layer_norm(x + crossed, width, *weights.cross_norm, weights.eps)
+        hidden = torch.addmm(weights.fc2[0], F.gelu(torch.addmm(weights.fc1[0], x, weights.fc1[1])),
+                             weights.fc2[1])
         return F.layer_norm(x + hidden, width, *weights.final_norm, weights.eps)
 
 
@@ -177,8 +191,11 @@ class BartDecoder(nn.Module):
         else:  # generation: the layers' step on weights prepared once per generation
             weights = cache.constant("bart_step_weights", lambda: [layer.step_weights()
                                                                    for layer in self.layers])
+            B, D = x.shape[0], x.shape[2]
+            x = x.view(B * T, D)  # rows, as torch.addmm takes them
             for index, (layer, layer_weights) in enumerate(zip(self.layers, weights)):
-                x = layer.step(x, index, layer_weights, self_mask, past == 0, encoder_hidden_states,
+                x = layer.step(x, B, index, layer_weights, self_mask, past == 0, encoder_hidden_states,
                                encoder_mask, cache, kernel)
+            x = x.view(B, T, D)
             cache.length += T
         return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)

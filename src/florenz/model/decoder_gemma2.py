@@ -107,7 +107,9 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -
     """RoPE in the HF half-split layout, x·cos + rotate_half(x)·sin with rotate_half(x1, x2) = (-x2, x1):
     rotate_half's sign sits in signed_sin = (-sin1, sin2), so one roll replaces a split, a negation and a
     cat, bitwise equal ((-a)·b = a·(-b) exactly). x (B, T, n, hd), tables (T, 1, hd) float32 -> x's dtype."""
-    return x * cos.to(x.dtype) + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin.to(x.dtype)
+    if x.dtype != cos.dtype:
+        cos, signed_sin = cos.to(x.dtype), signed_sin.to(x.dtype)
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 def rope_tables(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,18 +136,25 @@ def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: 
     g = nh // nkv
     # with a cap, the scores are u = q·k · scale · 2 / softcap, the argument of the sigmoid form below
     query = query * (scale if softcap is None else scale * 2.0 / softcap)
-    # query head h reads key-value head h // g (HF repeat_kv order): group the g queries of a kv head
-    grouped = query.view(B, T, nkv, g, hd).permute(0, 2, 3, 1, 4).reshape(B, nkv, g * T, hd)
-    scores = (grouped @ keys.transpose(-1, -2)).view(B, nkv, g, T, t)  # (B, nkv, g, T, t)
+    # query head h reads key-value head h // g (HF repeat_kv order): group the g queries of a kv head; one
+    # query (a generation step) is grouped in memory already, and the permutes would be Python calls only
+    grouped = (query.view(B, nkv, g, hd) if T == 1
+               else query.view(B, T, nkv, g, hd).permute(0, 2, 3, 1, 4).reshape(B, nkv, g * T, hd))
+    scores = grouped @ keys.transpose(-1, -2)  # (B, nkv, g·T, t)
     if softcap is not None:
         # softcap·tanh(u / 2) = 2·softcap·sigmoid(u) − softcap, and softmax ignores the constant; sigmoid
         # in float32, as bfloat16 would lose 2·softcap·2^-9 near sigmoid = 1/2
-        scores = torch.sigmoid(scores.float())
-        scores = scores * (2.0 * softcap) if mask is None else torch.add(mask, scores, alpha=2.0 * softcap)
-    elif mask is not None:
-        scores = scores + mask
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype)  # softmax in float32 as HF
+        scores = torch.sigmoid(scores if scores.dtype == torch.float32 else scores.float())
+    if mask is not None:  # (T, t) or (B, 1, 1, 1, S) -> broadcast against (B, nkv, g, T, t)
+        scores = scores.view(B, nkv, g, T, t)
+        scores = scores + mask if softcap is None else torch.add(mask, scores, alpha=2.0 * softcap)
+    elif softcap is not None:
+        scores = scores * (2.0 * softcap)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)  # softmax in float32 as HF
+    probs = probs if values.dtype == torch.float32 else probs.to(values.dtype)
     out = probs.view(B, nkv, g * T, t) @ values  # (B, nkv, g*T, hd)
+    if T == 1:
+        return out.view(B, 1, nh * hd)
     return out.view(B, nkv, g, T, hd).permute(0, 3, 1, 2, 4).reshape(B, T, nh * hd)  # (B, T, nh*hd)
 
 
@@ -219,9 +228,12 @@ class CrossAttention(nn.Module):
 
 
 class StepWeights(NamedTuple):
-    """One layer's weights as a generation step reads them: q/k/v stacked, each norm's (1 + w), tanh(gate)."""
+    """One layer's weights as a generation step reads them: the projections as transposed (in, out) views
+    for torch.mm (an F.linear call is twice its dispatch cost), q/k/v stacked (the one copy: stacking the
+    MLP's gate/up too would copy most of a large model's weights for a step's saving of one call), each
+    norm's (1 + w), tanh(gate)."""
 
-    qkv: torch.Tensor  # ((nh + 2nkv)·hd, D): q_proj, k_proj, v_proj
+    qkv: torch.Tensor  # (D, (nh + 2nkv)·hd): q_proj, k_proj, v_proj
     o: torch.Tensor
     input_norm: torch.Tensor  # (1 + w) in float32, (D,)
     post_attention_norm: torch.Tensor
@@ -231,15 +243,18 @@ class StepWeights(NamedTuple):
     cross_postnorm: torch.Tensor | None
     cross_gate: torch.Tensor | None  # tanh(encoder_attn_gate)
     pre_feedforward_norm: torch.Tensor
-    gate: torch.Tensor
+    gate: torch.Tensor  # (D, I)
     up: torch.Tensor
     down: torch.Tensor
     post_feedforward_norm: torch.Tensor
 
 
 def fused_rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm.forward in one F.rms_norm call, scale = RMSNorm.scale() (bitwise equal to it: tested)."""
-    return F.rms_norm(x.float(), scale.shape, scale, eps).type_as(x)
+    """RMSNorm.forward in one F.rms_norm call, scale = RMSNorm.scale() (bitwise equal to it: tested); the
+    dtype checks skip no-op casts, as a generation step's cost is its calls."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, scale.shape, scale, eps)
+    return F.rms_norm(x.float(), scale.shape, scale, eps).to(x.dtype)
 
 
 class DecoderLayer(nn.Module):
@@ -287,48 +302,55 @@ class DecoderLayer(nn.Module):
         """This layer's weights as step reads them; a generation prepares them once."""
         attention, mlp, cross = self.self_attn, self.mlp, self.has_cross_attention
         prenorm = self.pre_encoder_attention_layernorm if cross else None
+
+        def transposed(*modules: nn.Linear) -> torch.Tensor:  # (in, out), several stacked along out
+            weights = [module.weight for module in modules]
+            return (weights[0] if len(weights) == 1 else torch.cat(weights)).t()
+
         return StepWeights(
-            torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
-            attention.o_proj.weight, self.input_layernorm.scale(), self.post_attention_layernorm.scale(),
-            None if prenorm is None else prenorm.scale(), self.encoder_attn.q_proj.weight if cross else None,
-            self.encoder_attn.o_proj.weight if cross else None,
+            transposed(attention.q_proj, attention.k_proj, attention.v_proj), transposed(attention.o_proj),
+            self.input_layernorm.scale(), self.post_attention_layernorm.scale(),
+            None if prenorm is None else prenorm.scale(),
+            transposed(self.encoder_attn.q_proj) if cross else None,
+            transposed(self.encoder_attn.o_proj) if cross else None,
             self.post_encoder_attention_layernorm.scale() if cross else None,
             torch.tanh(self.encoder_attn_gate) if cross else None, self.pre_feedforward_layernorm.scale(),
-            mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight,
+            transposed(mlp.gate_proj), transposed(mlp.up_proj), transposed(mlp.down_proj),
             self.post_feedforward_layernorm.scale())
 
-    def step(self, x: torch.Tensor, weights: StepWeights, rope: tuple[torch.Tensor, torch.Tensor],
+    def step(self, x: torch.Tensor, batch: int, weights: StepWeights, rope: tuple[torch.Tensor, torch.Tensor],
              self_mask: Mask, encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache,
              kernel: Kernel) -> torch.Tensor:
-        """forward for T new tokens (B, T, D) after the cached ones, in plain tensor calls on prepared
-        weights: a generation step costs Python calls more than arithmetic, and this makes half of forward's
-        (the same operations: cached steps equal forward, tests/model/test_generation.py)."""
-        B, T, _ = x.shape
+        """forward for T new tokens as rows x (B·T, D), B = batch, after the cached ones, in plain tensor
+        calls on prepared weights: a generation step costs Python calls more than arithmetic (the same
+        operations: cached steps equal forward, tests/model/test_generation.py). Returns (B·T, D)."""
+        B, T = batch, x.shape[0] // batch
         attention, eps = self.self_attn, self.input_layernorm.eps
         nh, nkv, hd = attention.num_heads, attention.num_kv_heads, attention.head_dim
         attend_kernel, scale, softcap = KERNELS[kernel], attention.scale, attention.softcap
         # queries, keys and values in one projection, queries and keys in one rotation
         normed = fused_rms_norm(x, weights.input_norm, eps)
-        projections = F.linear(normed, weights.qkv).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
+        projections = torch.mm(normed, weights.qkv).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
         rotated = apply_rotary(projections[:, :, :nh + nkv], *rope)
         keys, values = cache.update_self(self.layer_index, rotated[:, :, nh:].transpose(1, 2),
                                          projections[:, :, nh + nkv:].transpose(1, 2))  # (B, nkv, t, hd)
         if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
             keys, values = cache.self_keys[self.layer_index], cache.self_values[self.layer_index]
-        attended = attend_kernel(rotated[:, :, :nh], keys, values, self_mask, scale, softcap)
-        x = x + fused_rms_norm(F.linear(attended, weights.o), weights.post_attention_norm, eps)
+        attended = attend_kernel(rotated[:, :, :nh], keys, values, self_mask, scale, softcap).view(B * T, -1)
+        x = x + fused_rms_norm(torch.mm(attended, weights.o), weights.post_attention_norm, eps)
         if weights.cross_q is not None and encoder_hidden is not None:
             if cache.cross[self.layer_index] is None:  # the encoder output is fixed while generating
                 cache.cross[self.layer_index] = tuple(kv.contiguous() for kv in  # or every step copies them
                                                       self.encoder_attn.keys_values(encoder_hidden))
             query = x if weights.cross_prenorm is None else fused_rms_norm(x, weights.cross_prenorm, eps)
-            query = F.linear(query, weights.cross_q).view(B, T, nh, hd)
+            query = torch.mm(query, weights.cross_q).view(B, T, nh, hd)
             attended = attend_kernel(query, *cache.cross[self.layer_index], encoder_mask, scale, softcap)
-            crossed = fused_rms_norm(F.linear(attended, weights.cross_o), weights.cross_postnorm, eps)
+            crossed = torch.mm(attended.view(B * T, -1), weights.cross_o)
+            crossed = fused_rms_norm(crossed, weights.cross_postnorm, eps)
             x = x + weights.cross_gate * crossed
         hidden = fused_rms_norm(x, weights.pre_feedforward_norm, eps)
-        hidden = F.gelu(F.linear(hidden, weights.gate), approximate="tanh") * F.linear(hidden, weights.up)
-        return x + fused_rms_norm(F.linear(hidden, weights.down), weights.post_feedforward_norm, eps)
+        hidden = F.gelu(torch.mm(hidden, weights.gate), approximate="tanh") * torch.mm(hidden, weights.up)
+        return x + fused_rms_norm(torch.mm(hidden, weights.down), weights.post_feedforward_norm, eps)
 
 
 class Gemma2Decoder(nn.Module):
@@ -456,9 +478,10 @@ class Gemma2Decoder(nn.Module):
         else:  # generation: the layers' step on weights prepared once per generation
             weights = cache.constant("gemma2_step_weights", lambda: (
                 [layer.step_weights() for layer in self.layers], self.norm.scale()))
+            x = x.view(B * T, -1)  # rows, as torch.mm takes them
             for layer, layer_weights in zip(self.layers, weights[0]):
-                x = layer.step(x, layer_weights, rope, sliding_mask if layer.is_sliding else full_mask,
+                x = layer.step(x, B, layer_weights, rope, sliding_mask if layer.is_sliding else full_mask,
                                encoder_hidden_states, encoder_mask, cache, kernel)
-            x = fused_rms_norm(x, weights[1], self.norm.eps)
+            x = fused_rms_norm(x, weights[1], self.norm.eps).view(B, T, -1)
             cache.length += T
         return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)

@@ -9,13 +9,18 @@ Random weights and an end-of-sequence id that never comes, so every input genera
 uses). Uncached decoding recomputes the whole prefix at every step, so its cost grows quadratically with
 the output length: the cache's advantage grows with --new-tokens. A cached step is one decoder call for one
 new token per input: its median over the cached runs of a batch is `step_ms` (wall) and `step_cpu_ms` (this
-thread's CPU time), generate's own per-step bookkeeping excluded. Whole runs count the best of
+thread's CPU time), generate's own per-step bookkeeping excluded. `floor_cpu_ms` is the CPU time of the
+products with every weight a step reads (the decoder's projections but the cached cross-attention keys and
+values, and the tied LM head) alone, in a loop with the weights warm in cache; `overhead_cpu_ms`, the step
+above that floor, is what Python, dispatch and the small operations cost (issue 19: cut it in half for the
+tiny sizes; an upper bound, as a step reads its weights colder than the loop). Whole runs count the best of
 --repeats, as wall-clock time and as CPU time (on a shared machine the CPU time is the steadier of the two;
 run with --threads 1 for it to cover all the work).
 
 A baseline is a JSON this script wrote, e.g. from the code before a change (`PYTHONPATH=OLD/src python
 benchmarks/generation.py --out OLD.json`): rows of the same size and batch get `*_vs_baseline` columns, this
-run's speed over the baseline's. Compare ratios taken on one machine, never absolute times from different
+run's speed over the baseline's, and `overhead_cut_vs_baseline`, the share of the baseline's per-step
+overhead this run saves. Compare ratios taken on one machine, never absolute times from different
 machines.
 """
 
@@ -63,6 +68,27 @@ class StepTimer:
         return logits
 
 
+def weight_floor_cpu_ms(model: FlorenzModel, batch: int, device: torch.device, repeats: int = 64) -> float:
+    """Median thread-CPU ms of one product of `batch` rows with every weight a cached step reads: the
+    decoder's projections (not the cross-attention keys/values, made once per generation) and the LM head."""
+    decoder = model.decoder
+    weights = [module.weight for name, module in decoder.named_modules()
+               if isinstance(module, torch.nn.Linear)
+               and not (".encoder_attn." in f".{name}" and name.endswith(("k_proj", "v_proj")))]
+    weights.append(decoder.embed_tokens.weight)
+    rows = [torch.randn(batch, weight.shape[1], device=device, dtype=weight.dtype) for weight in weights]
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            synchronize(device)
+            started = time.thread_time()
+            for x, weight in zip(rows, weights):
+                torch.mm(x, weight.t())
+            synchronize(device)
+            times.append(time.thread_time() - started)
+    return statistics.median(times[1:]) * 1e3
+
+
 def tokens_per_second(model: FlorenzModel, batch: int, new_tokens: int, use_cache: bool, repeats: int,
                       device: torch.device) -> tuple[float, float]:
     """Generated tokens per wall-clock and per CPU second for `batch` random images and prompts; the best of
@@ -91,6 +117,9 @@ def compare(rows: list[dict], baseline_path: str) -> None:
                 for row in json.loads(Path(baseline_path).read_text())["rows"]}
     for row in rows:
         old = baseline.get((row["size"], row["batch"]))
+        if old is not None and old.get("overhead_cpu_ms"):
+            saved = 1 - row["overhead_cpu_ms"] / old["overhead_cpu_ms"]
+            row["overhead_cut_vs_baseline"] = f"{100 * saved:.0f}%"
         for column in COMPARED:
             if old is None or old.get(column) is None or row.get(column) is None:
                 continue
@@ -122,9 +151,12 @@ def main() -> None:
                      for cached in (True, False)}
             del model.decode  # the timer's wrapper
             (cached, cached_cpu), (uncached, uncached_cpu) = speed[True], speed[False]
+            step_cpu_ms = statistics.median(steps.cpu) * 1e3
+            floor_cpu_ms = weight_floor_cpu_ms(model, batch, device)
             rows.append({"size": size, "batch": batch, "new_tokens": args.new_tokens,
                          "step_ms": round(statistics.median(steps.wall) * 1e3, 3),
-                         "step_cpu_ms": round(statistics.median(steps.cpu) * 1e3, 3),
+                         "step_cpu_ms": round(step_cpu_ms, 3), "floor_cpu_ms": round(floor_cpu_ms, 3),
+                         "overhead_cpu_ms": round(step_cpu_ms - floor_cpu_ms, 3),
                          "cached_tok_s": round(cached, 1), "uncached_tok_s": round(uncached, 1),
                          "cache_speedup": round(cached / uncached, 2),
                          "cached_tok_cpu_s": round(cached_cpu, 1),

@@ -139,6 +139,9 @@ def _measure(args: argparse.Namespace, scratch: Path) -> None:
             row["cpu_speedup"] = row["train_samples_per_cpu_s"] / before["train_samples_per_cpu_s"]
     print("matmul peak: " + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items())
           + f", {torch.get_num_threads()} threads")
+    if baseline:  # issue 19's target against benchmarks/baselines/train_throughput-before-issue19.json
+        print("vs baseline: this run's samples/s over the baseline's (target >= 1.5x for world-xxs and "
+              "world-xs); trust the CPU-second ratio on a busy machine")
     print_table([{"size": row["size"], "prec": row["precision"],
                   "train smp/s": round(row["train_samples_per_s"], 1),
                   "smp/CPU-s": round(row["train_samples_per_cpu_s"], 1),

@@ -2,6 +2,7 @@
 
     python benchmarks/model_throughput.py                   # all cores, fp32 and bf16 autocast
     python benchmarks/model_throughput.py --threads 1 --steps 3
+    python benchmarks/model_throughput.py --threads 1 --parts gemma --precisions fp32   # ours vs transformers
     python benchmarks/model_throughput.py --device cuda      # also the paper's 3.5B decoder layers on a GPU
 
 Measured in one run:
@@ -9,6 +10,8 @@ Measured in one run:
 2. three ladder sizes (Florenz models, vision tower frozen by the paper's policy) at world lengths;
 3. transformers' `Gemma2ForCausalLM` beside our `Gemma2Decoder` on the same config (d 384, 8 layers,
    vocab 8192, batch 8 × 64 tokens), text-only, steps interleaved; the ratio ours/theirs should be ≥ 1.
+   Beside it, where each step's time goes: the share in matrix products (torch.profiler self CPU time), and
+   the ratio ours would reach with no time outside them (the same products run in both);
 4. attention kernels: eager against fused (SDPA) on a BART ladder size (CPU: which `auto` picks);
 5. with --device cuda: fused (FlexAttention) against eager on CUDA, equal first, then the training-step MFU
    of 4 Gemma-2-2b-shaped decoder layers with cross-attention (the paper's 3.5B size) against the GPU's
@@ -42,6 +45,7 @@ from florenz.model.sizes import get_size
 from common import environment, matmul_peak, print_table, synchronize, write_result
 
 LADDER_SIZES = ("world-s", "world-m", "world-m-gemma")
+PARTS = ("ladder", "gemma", "attention")  # the CPU measurements, in the order they run
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 aten = torch.ops.aten
 
@@ -79,6 +83,20 @@ def _step_flops(step: Callable[[], None]) -> int:
     with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
         step()
     return counter.get_total_flops()
+
+
+MATMULS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm"}
+
+
+def _matmul_share(step: Callable[[], None], repeats: int = 2) -> tuple[float, float]:
+    """(CPU seconds of the matrix products, CPU seconds of everything) over `repeats` steps, by the profiler's
+    self times: where a step's time goes."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        for _ in range(repeats):
+            step()
+    events = profiler.key_averages()
+    matmul = sum(event.self_cpu_time_total for event in events if event.key in MATMULS)
+    return matmul / 1e6, sum(event.self_cpu_time_total for event in events) / 1e6
 
 
 def _step_seconds(steps: list[Callable[[], None]], repeats: int, device: torch.device) -> list[float]:
@@ -149,13 +167,20 @@ def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, pea
              _train_step(lambda: ours(input_ids), labels, ours, dtype, device)]
     flops = [_step_flops(step) for step in steps]
     hf_seconds, our_seconds = _step_seconds(steps, repeats, device)
+    (hf_matmul, hf_total), (our_matmul, our_total) = (_matmul_share(step) for step in steps)
+    ratio = hf_seconds / our_seconds
     return {"dtype": dtype_name, "batch": batch, "tokens": tokens, "P": count_parameters(theirs)[0],
             "max_logit_difference_fp32": difference,
             "transformers_tokens_per_second": round(batch * tokens / hf_seconds),
             "florenz_tokens_per_second": round(batch * tokens / our_seconds),
             "transformers_mfu": round(flops[0] / hf_seconds / peaks[dtype_name], 4),
             "florenz_mfu": round(flops[1] / our_seconds / peaks[dtype_name], 4),
-            "ratio": round(hf_seconds / our_seconds, 3)}
+            "ratio": round(ratio, 3),
+            "transformers_matmul_share": round(hf_matmul / hf_total, 3),
+            "florenz_matmul_share": round(our_matmul / our_total, 3),
+            # the ratio if ours spent no time outside matrix products (the interleaved ratio over our share:
+            # the profiles run one after the other, so their absolute times are not compared)
+            "matmul_ceiling": round(ratio * our_total / our_matmul, 3)}
 
 
 def bench_attention_kernels(name: str, batch: int, repeats: int, device: torch.device) -> dict:
@@ -239,38 +264,53 @@ def main() -> None:
                         help="cpu or cuda (cuda adds the paper's 3.5B decoder layers: MFU at the bf16 peak)")
     parser.add_argument("--json", default="benchmarks/results/model_throughput.json",
                         help="where to write results")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma list of the CPU measurements to run: "
+                                                                  + ", ".join(PARTS))
+    parser.add_argument("--precisions", default=",".join(DTYPES),
+                        help="fp32 and/or bf16 (bf16 is emulated, and very slow, on CPUs without it)")
     args = parser.parse_args()
+    parts, precisions = args.parts.split(","), args.precisions.split(",")
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--parts {args.parts}: {sorted(unknown)} unknown; choose from {', '.join(PARTS)}")
+    if unknown := set(precisions) - set(DTYPES):
+        parser.error(f"--precisions {args.precisions}: {sorted(unknown)} unknown; use fp32 and/or bf16")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA GPU is available here (torch "
                          f"{torch.__version__}); run on a GPU machine or use --device cpu")
 
-    peaks = {name: matmul_peak(dtype, device) for name, dtype in DTYPES.items()}
+    peaks = {name: matmul_peak(DTYPES[name], device) for name in precisions}
     env = environment(args.threads, device, packages=["transformers"])
     print(f"hardware: {env['hardware']}\nversions: {env['versions']}")
     print("matmul peak (2048²): "
           + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items()))
 
     # world lengths: a 24-token prompt after the image tokens, 32 target tokens
-    ladder = [bench_ladder_size(name, args.batch, 24, 32, dtype, args.steps, peaks, device)
-              for name in LADDER_SIZES for dtype in DTYPES]
-    print("\nforward + backward, vision tower frozen (paper's policy):")
-    print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
-                         "mfu"])
-
-    gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device) for dtype in DTYPES]
-    print("\nGemma-2 decoder, d 384, 8 layers, vocab 8192, batch 8 x 64, forward + backward "
-          "(ratio = ours/theirs):")
-    print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
-                        "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
-
-    attention = [bench_attention_kernels("world-s", args.batch, args.steps, device)]
-    print("\nattention kernels, fp32 forward + backward (fused: SDPA for the BART kind):")
-    print_table(attention, ["size", "batch", "eager_step_seconds", "fused_step_seconds", "fused_speedup"])
+    ladder, gemma, attention = [], [], []
+    if "ladder" in parts:
+        ladder = [bench_ladder_size(name, args.batch, 24, 32, dtype, args.steps, peaks, device)
+                  for name in LADDER_SIZES for dtype in precisions]
+        print("\nforward + backward, vision tower frozen (paper's policy):")
+        print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
+                             "mfu"])
+    if "gemma" in parts:
+        gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device) for dtype in precisions]
+        print("\nGemma-2 decoder, d 384, 8 layers, vocab 8192, batch 8 x 64, forward + backward "
+              "(ratio = ours/theirs, issue 19's target >= 1.2; matmul shares of each step's profiled CPU "
+              "time, and the ratio if ours spent nothing outside matrix products):")
+        print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
+                            "transformers_matmul_share", "florenz_matmul_share", "matmul_ceiling",
+                            "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
+    if "attention" in parts:
+        attention = [bench_attention_kernels("world-s", args.batch, args.steps, device)]
+        print("\nattention kernels, fp32 forward + backward (fused: SDPA for the BART kind):")
+        print_table(attention, ["size", "batch", "eager_step_seconds", "fused_step_seconds",
+                                "fused_speedup"])
 
     paper = []
     if device.type == "cuda":
+        peaks.setdefault("bf16", matmul_peak(DTYPES["bf16"], device))  # the paper layers' MFU is in bf16
         paper = [bench_paper_layers_cuda(8, args.steps, peaks, device)]
         print(f"\nflorenz-3.5b decoder, {PAPER_LAYERS} layers, bf16 autocast, forward + backward:")
         print_table(paper, ["layers", "batch", "eager_mfu", "fused_mfu", "fused_tokens_per_second",

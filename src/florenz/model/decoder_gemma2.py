@@ -16,9 +16,10 @@ Departures, all additive:
   generation runs `DecoderLayer.step`, forward's operations in plain tensor calls on weights prepared once
   per generation (`StepWeights`), as a small model's step costs Python calls more than arithmetic.
 Attention is written as one batched matmul per key-value head group (no copies of K/V per query head),
-with the scale applied to the query and the soft-cap fused with the mask addition. Soft-caps use
-cap·tanh(u) = 2cap·sigmoid(2u) − cap: PyTorch's CPU sigmoid is ~10× faster than its tanh (22 ms vs 2 ms on
-the 512 × 8192 logits of a training step), and inside a softmax the constant −cap drops out.
+with the scale applied to the query and the soft-cap fused with the mask addition. Soft-caps (the final
+one in model/lm_head.py) use cap·tanh(u) = 2cap·sigmoid(2u) − cap: PyTorch's CPU sigmoid is ~10× faster
+than its tanh (22 ms vs 2 ms on the 512 × 8192 logits of a training step), and inside a softmax the
+constant −cap drops out.
 """
 
 from __future__ import annotations

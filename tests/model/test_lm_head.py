@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from florenz.data.collate import IGNORE_INDEX
 from florenz.model.config import BartDecoderConfig, Gemma2DecoderConfig, ModelConfig
 from florenz.model.florenz import FlorenzModel
-from florenz.model.lm_head import lm_head
+from florenz.model.lm_head import lm_head, lm_head_rows
 from tests.model.tiny import ENCODER, NO_DROPOUT, VISION
 
 BART = BartDecoderConfig(vocab_size=60, d_model=32, layers=2, attention_heads=4, ffn_dim=64,
@@ -42,6 +42,20 @@ def test_soft_capped_head_of_selected_rows_equals_cap_tanh_of_the_plain_product_
     torch.testing.assert_close(actual, expected.float(), rtol=1e-6, atol=1e-6)
     # the head returns float32 logits, so float64 inputs see float32 rounding in between
     torch.testing.assert_close((x.grad, embedding.grad), expected_grads, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cap", [None, 0.7, 30.0])
+def test_generation_step_head_equals_cap_tanh_of_the_plain_product(cap):
+    torch.manual_seed(0)
+    rows, embedding = torch.randn(4, 16) * (cap or 1) / 2, torch.randn(40, 16)
+    logits = rows.double() @ embedding.double().T  # (4, 40), the float64 reference
+    expected = logits if cap is None else cap * torch.tanh(logits / cap)
+    negative_cap = None if cap is None else torch.tensor(-cap)
+    with torch.inference_mode():
+        actual = lm_head_rows(rows, embedding.t(), cap, negative_cap)
+    assert actual.dtype == torch.float32 and actual.shape == (4, 40)
+    assert cap is None or expected.abs().max() > 0.9 * cap  # the cap is reached, not a linear regime
+    torch.testing.assert_close(actual.double(), expected, rtol=1e-6, atol=2e-6 * (cap or 1))
 
 
 @pytest.mark.parametrize("decoder", [BART, GEMMA], ids=["bart", "gemma2"])

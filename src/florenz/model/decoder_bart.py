@@ -10,6 +10,7 @@ Shapes: `B` batch, `S` encoder length, `T` new decoder tokens, `P` tokens alread
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -20,14 +21,14 @@ from florenz.model.attention import Kernel, resolve_attention
 from florenz.model.bart import (
     POSITION_OFFSET,
     BartAttention,
-    attend,
+    eager_attention,
     feed_forward,
     learned_positions,
     normal_init_,
 )
 from florenz.model.cache import KVCache
 from florenz.model.config import BartDecoderConfig
-from florenz.model.lm_head import lm_head
+from florenz.model.lm_head import lm_head, lm_head_rows
 
 
 def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -51,6 +52,20 @@ class BartStepWeights(NamedTuple):
     fc2: tuple[torch.Tensor, torch.Tensor]
     final_norm: tuple[torch.Tensor, torch.Tensor]
     eps: float  # the LayerNorms'
+    heads: int
+
+
+class BartGeneration(NamedTuple):
+    """What a BART decoder's generation step reads, prepared once per generation."""
+
+    layers: list[tuple[Callable[..., torch.Tensor], BartStepWeights]]  # each layer's step and its weights
+    embedding: torch.Tensor  # (V, D)
+    embed_norm: tuple[torch.Tensor, torch.Tensor]  # layernorm_embedding's (weight, bias)
+    eps: float
+    head: torch.Tensor  # (D, V), the tied embedding transposed (a view)
+    cap: float | None  # final_logit_softcapping
+    negative_cap: torch.Tensor | None  # -cap, 0-d, for lm_head_rows
+    kernel: Kernel
 
 
 class BartDecoderLayer(nn.Module):
@@ -102,7 +117,7 @@ class BartDecoderLayer(nn.Module):
             affine(attention.q_proj, attention.k_proj, attention.v_proj), affine(attention.out_proj),
             norm(self.self_attn_layer_norm), affine(cross.q_proj), affine(cross.out_proj),
             norm(self.encoder_attn_layer_norm), affine(self.fc1), affine(self.fc2),
-            norm(self.final_layer_norm), self.final_layer_norm.eps)
+            norm(self.final_layer_norm), self.final_layer_norm.eps, attention.num_heads)
 
     def step(self, x: torch.Tensor, batch: int, index: int, weights: BartStepWeights,
              self_mask: torch.Tensor | None, is_causal: bool, encoder_hidden_states: torch.Tensor | None,
@@ -111,27 +126,42 @@ class BartDecoderLayer(nn.Module):
         plain tensor calls on prepared weights: a generation step costs Python calls more than arithmetic
         (the same operations: cached steps equal forward, tests/model/test_generation.py); self_mask
         (T, P+T) or None. Returns (B·T, D)."""
-        D = x.shape[1]
-        B, T = batch, x.shape[0] // batch
-        nh = self.self_attn.num_heads
-        width = (D,)
-        # queries, keys and values in one projection
-        projected = torch.addmm(weights.qkv[0], x, weights.qkv[1]).view(B, T, 3, nh, D // nh)  # (B,T,3,nh,hd)
-        query, keys, values = projected.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hd) each
+        BT, D = x.shape
+        B, T, nh, eps = batch, BT // batch, weights.heads, weights.eps
+        width, hd = (D,), D // nh
+        # queries, keys and values in one product, (B·T, 3D)
+        projected = torch.addmm(weights.qkv[0], x, weights.qkv[1])
+        if T == 1:  # (B, 1, 3, nh, hd) is (B, 3, nh, 1, hd) in memory: no permute
+            query, keys, values = projected.view(B, 3, nh, 1, hd).unbind(1)  # (B, nh, 1, hd) each
+        else:
+            query, keys, values = projected.view(B, T, 3, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
         keys, values = cache.update_self(index, keys, values)  # (B, nh, P+T, hd)
-        attended = attend(query, keys, values, self_mask, is_causal, 0.0, kernel).view(B * T, D)
-        x = F.layer_norm(x + torch.addmm(weights.out[0], attended, weights.out[1]), width, *weights.self_norm,
-                         weights.eps)
+        attended = _attend_rows(query, keys, values, self_mask, is_causal, kernel, BT, D)
+        attended = torch.addmm(weights.out[0], attended, weights.out[1])
+        x = torch.layer_norm(x + attended, width, *weights.self_norm, eps)
         if encoder_hidden_states is not None:
-            if cache.cross[index] is None:  # the encoder output is fixed during generation
-                cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
-            query = torch.addmm(weights.cross_q[0], x, weights.cross_q[1]).view(B, T, nh, D // nh)
-            attended = attend(query.transpose(1, 2), *cache.cross[index], encoder_mask, False, 0.0, kernel)
-            crossed = torch.addmm(weights.cross_out[0], attended.view(B * T, D), weights.cross_out[1])
-            x = F.layer_norm(x + crossed, width, *weights.cross_norm, weights.eps)
-        hidden = torch.addmm(weights.fc2[0], F.gelu(torch.addmm(weights.fc1[0], x, weights.fc1[1])),
-                             weights.fc2[1])
-        return F.layer_norm(x + hidden, width, *weights.final_norm, weights.eps)
+            cross = cache.cross[index]
+            if cross is None:  # the encoder output is fixed during generation
+                cross = cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
+            query = torch.addmm(weights.cross_q[0], x, weights.cross_q[1])
+            query = query.view(B, nh, 1, hd) if T == 1 else query.view(B, T, nh, hd).transpose(1, 2)
+            attended = _attend_rows(query, *cross, encoder_mask, False, kernel, BT, D)
+            attended = torch.addmm(weights.cross_out[0], attended, weights.cross_out[1])
+            x = torch.layer_norm(x + attended, width, *weights.cross_norm, eps)
+        hidden = F.gelu(torch.addmm(weights.fc1[0], x, weights.fc1[1]))
+        hidden = torch.addmm(weights.fc2[0], hidden, weights.fc2[1])
+        return torch.layer_norm(x + hidden, width, *weights.final_norm, eps)
+
+
+def _attend_rows(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
+                 is_causal: bool, kernel: Kernel, rows: int, width: int) -> torch.Tensor:
+    """bart.attend for a generation step: query (B, nh, T, hd) -> (B·T, nh·hd) rows; one query per row
+    (T = 1) is in row order already, so its heads merge by a view."""
+    if kernel == "eager":
+        out = eager_attention(query, keys, values, mask, is_causal, 0.0)
+    else:
+        out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, is_causal=is_causal)
+    return out.view(rows, width) if query.shape[2] == 1 else out.transpose(1, 2).reshape(rows, width)
 
 
 class BartDecoder(nn.Module):
@@ -167,35 +197,56 @@ class BartDecoder(nn.Module):
         and the cache advances by T. The tied head's logits are soft-capped per config (Gemma-2's final
         soft-cap, which the reference also applies to BART, §1.1).
         """
+        if cache is not None:
+            return self._generation_step(input_ids, encoder_hidden_states, encoder_attention_mask, cache,
+                                         logit_positions)
         T = input_ids.shape[1]
-        past = 0 if cache is None else cache.length
-        positions = learned_positions(self.embed_positions, past, T, "the decoder input")
+        positions = learned_positions(self.embed_positions, 0, T, "the decoder input")
         x = self.embed_tokens(input_ids) + positions  # (B, T, D)
         x = F.dropout(self.layernorm_embedding(x), self.config.dropout, self.training)
+        encoder_mask = None
+        if encoder_attention_mask is not None:
+            encoder_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
+        kernel = resolve_attention(self.attention, x.device, "bart")
+        for layer in self.layers:
+            x = layer(x, None, True, encoder_hidden_states, encoder_mask, kernel)
+        return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)
+
+    def _generation_weights(self) -> BartGeneration:
+        weight = self.embed_tokens.weight
+        cap = self.config.final_logit_softcapping
+        return BartGeneration(
+            [(layer.step, layer.step_weights()) for layer in self.layers], weight,
+            (self.layernorm_embedding.weight, self.layernorm_embedding.bias), self.layernorm_embedding.eps,
+            weight.t(), cap, None if cap is None else weight.new_full((), -cap, dtype=torch.float32),
+            resolve_attention(self.attention, weight.device, "bart"))
+
+    def _generation_step(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None,
+                         encoder_attention_mask: torch.Tensor | None, cache: KVCache,
+                         logit_positions: torch.Tensor | None) -> torch.Tensor:
+        """forward with a cache (generation, eval mode: no dropout): the layers' step on weights prepared
+        once per generation, rows (B·T, D) throughout."""
+        B, T = input_ids.shape
+        past = cache.length
+        prepared = cache.constant("bart_generation", self._generation_weights)
+        positions = learned_positions(self.embed_positions, past, T, "the decoder input")  # (T, D)
+        x = torch.embedding(prepared.embedding, input_ids) + positions  # (B, T, D)
+        D = x.shape[2]
+        x = torch.layer_norm(x.view(B * T, D), (D,), *prepared.embed_norm, prepared.eps)
         # new token t sees cached positions 0..P+t; SDPA's is_causal aligns top-left, so P > 0 needs a mask,
         # except for the usual generation step, one token after the cached ones, which sees them all
         self_mask = None
         if past > 0 and T > 1:
             self_mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, P+T)
         encoder_mask = None
-        if encoder_attention_mask is not None:
-            if cache is None:
-                encoder_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
-            else:  # once per generation, additive as SDPA would make it of a boolean mask at every call
-                encoder_mask = cache.constant("bart_encoder_mask", lambda: _additive_mask(
-                    encoder_attention_mask, x.dtype))
-        kernel = resolve_attention(self.attention, x.device, "bart")
-        if cache is None:
-            for layer in self.layers:
-                x = layer(x, self_mask, True, encoder_hidden_states, encoder_mask, kernel)
-        else:  # generation: the layers' step on weights prepared once per generation
-            weights = cache.constant("bart_step_weights", lambda: [layer.step_weights()
-                                                                   for layer in self.layers])
-            B, D = x.shape[0], x.shape[2]
-            x = x.view(B * T, D)  # rows, as torch.addmm takes them
-            for index, (layer, layer_weights) in enumerate(zip(self.layers, weights)):
-                x = layer.step(x, B, index, layer_weights, self_mask, past == 0, encoder_hidden_states,
-                               encoder_mask, cache, kernel)
-            x = x.view(B, T, D)
-            cache.length += T
-        return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)
+        if encoder_attention_mask is not None:  # additive, as SDPA would make it of a boolean at every call
+            encoder_mask = cache.constant("bart_encoder_mask", lambda: _additive_mask(
+                encoder_attention_mask, x.dtype))
+        kernel = prepared.kernel
+        for index, (step, weights) in enumerate(prepared.layers):
+            x = step(x, B, index, weights, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache,
+                     kernel)
+        cache.length += T
+        rows = x if logit_positions is None else x[logit_positions.view(-1)]
+        logits = lm_head_rows(rows, prepared.head, prepared.cap, prepared.negative_cap)  # (B·T or K, V)
+        return logits.view(B, T, -1) if logit_positions is None else logits

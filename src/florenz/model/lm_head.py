@@ -57,3 +57,21 @@ def lm_head(x: torch.Tensor, embedding: torch.Tensor, cap: float | None,
     logits = logits if logits.dtype == torch.float32 else logits.float()
     # without gradients (generation) the autograd Function's bookkeeping costs more than the capping
     return SoftCapInPlace.apply(logits, cap) if torch.is_grad_enabled() else SoftCapInPlace.cap(logits, cap)
+
+
+def lm_head_rows(rows: torch.Tensor, embedding_t: torch.Tensor, cap: float | None,
+                 negative_cap: torch.Tensor | None) -> torch.Tensor:
+    """lm_head for a generation step: rows (N, D) and the transposed embedding view (D, V) -> float32 (N, V).
+
+    Without gradients the cap is 2 calls, sigmoid_ and one add of `negative_cap` (a 0-d float32 tensor
+    holding -cap, made once per generation; None without a cap) with alpha 2cap, where lm_head's form is
+    3: a small model's step costs its calls. Equal to lm_head to float32 rounding (tests/model/test_lm_head).
+    """
+    if cap is None:
+        logits = torch.mm(rows, embedding_t)
+        return logits if logits.dtype == torch.float32 else logits.float()
+    logits = torch.mm(rows * (2.0 / cap), embedding_t)  # (N, V), 2 · logits / cap
+    logits = logits if logits.dtype == torch.float32 else logits.float()
+    if torch.is_grad_enabled():
+        return SoftCapInPlace.apply(logits, cap)
+    return torch.add(negative_cap, logits.sigmoid_(), alpha=2.0 * cap)

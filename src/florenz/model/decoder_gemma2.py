@@ -24,6 +24,7 @@ constant −cap drops out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -40,7 +41,7 @@ from florenz.model.attention import (
 )
 from florenz.model.cache import KVCache
 from florenz.model.config import Gemma2DecoderConfig
-from florenz.model.lm_head import lm_head
+from florenz.model.lm_head import lm_head, lm_head_rows
 
 
 class RMSNormFunction(torch.autograd.Function):
@@ -159,6 +160,23 @@ def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: 
     return out.view(B, nkv, g, T, hd).permute(0, 3, 1, 2, 4).reshape(B, T, nh * hd)  # (B, T, nh*hd)
 
 
+def attend_one_query(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
+                     softcap: float | None) -> torch.Tensor:
+    """attend for one query per row (a generation step), the query already multiplied by the scale (with a
+    cap, scale · 2 / softcap): query (B, nh, 1, hd), keys/values (B, nkv, t, hd), mask additive float32
+    broadcastable to (B, nkv, g, t), or None. Returns (B, nh·hd), the same operations as attend."""
+    B, nkv = keys.shape[:2]
+    scores = torch.matmul(query.view(B, nkv, -1, query.shape[-1]), keys.mT)  # (B, nkv, g, t)
+    if softcap is not None:
+        scores = (scores if scores.dtype == torch.float32 else scores.float()).sigmoid_()
+        scores = scores.mul_(2.0 * softcap) if mask is None else torch.add(mask, scores, alpha=2.0 * softcap)
+    elif mask is not None:
+        scores = scores + mask
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = probs if values.dtype == torch.float32 else probs.to(values.dtype)
+    return torch.matmul(probs, values).view(B, -1)  # (B, nkv, g, hd) is (B, nh·hd) in memory
+
+
 # attention's kernels: the eager reference and FlexAttention (ModelConfig.attention "fused")
 KERNELS = {"eager": attend, "flex": flex_attend}
 # an additive float32 mask for the eager kernel, a block mask for flex; None: every key allowed
@@ -239,7 +257,7 @@ class StepWeights(NamedTuple):
     input_norm: torch.Tensor  # (1 + w) in float32, (D,)
     post_attention_norm: torch.Tensor
     cross_prenorm: torch.Tensor | None  # the cross-attention fields are None in a layer without it
-    cross_q: torch.Tensor | None
+    cross_q: torch.Tensor | None  # times the query factor (GemmaGeneration.query_factor): a copy
     cross_o: torch.Tensor | None
     cross_postnorm: torch.Tensor | None
     cross_gate: torch.Tensor | None  # tanh(encoder_attn_gate)
@@ -248,14 +266,18 @@ class StepWeights(NamedTuple):
     up: torch.Tensor
     down: torch.Tensor
     post_feedforward_norm: torch.Tensor
+    index: int  # the layer's, its place in the cache
+    heads: tuple[int, int, int]  # nh, nkv, hd
+    eps: float  # the norms'
+    softcap: float | None  # attention's
 
 
 def fused_rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm.forward in one F.rms_norm call, scale = RMSNorm.scale() (bitwise equal to it: tested); the
     dtype checks skip no-op casts, as a generation step's cost is its calls."""
     if x.dtype == torch.float32:
-        return F.rms_norm(x, scale.shape, scale, eps)
-    return F.rms_norm(x.float(), scale.shape, scale, eps).to(x.dtype)
+        return torch.rms_norm(x, scale.shape, scale, eps)
+    return torch.rms_norm(x.float(), scale.shape, scale, eps).to(x.dtype)
 
 
 class DecoderLayer(nn.Module):
@@ -299,8 +321,9 @@ class DecoderLayer(nn.Module):
             h = h + torch.tanh(self.encoder_attn_gate) * self.post_encoder_attention_layernorm(crossed)
         return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
 
-    def step_weights(self) -> StepWeights:
-        """This layer's weights as step reads them; a generation prepares them once."""
+    def step_weights(self, query_factor: float) -> StepWeights:
+        """This layer's weights as step reads them, the cross-attention query's scaled by query_factor; a
+        generation prepares them once."""
         attention, mlp, cross = self.self_attn, self.mlp, self.has_cross_attention
         prenorm = self.pre_encoder_attention_layernorm if cross else None
 
@@ -312,46 +335,80 @@ class DecoderLayer(nn.Module):
             transposed(attention.q_proj, attention.k_proj, attention.v_proj), transposed(attention.o_proj),
             self.input_layernorm.scale(), self.post_attention_layernorm.scale(),
             None if prenorm is None else prenorm.scale(),
-            transposed(self.encoder_attn.q_proj) if cross else None,
+            (self.encoder_attn.q_proj.weight * query_factor).t() if cross else None,
             transposed(self.encoder_attn.o_proj) if cross else None,
             self.post_encoder_attention_layernorm.scale() if cross else None,
             torch.tanh(self.encoder_attn_gate) if cross else None, self.pre_feedforward_layernorm.scale(),
             transposed(mlp.gate_proj), transposed(mlp.up_proj), transposed(mlp.down_proj),
-            self.post_feedforward_layernorm.scale())
+            self.post_feedforward_layernorm.scale(), self.layer_index,
+            (attention.num_heads, attention.num_kv_heads, attention.head_dim), self.input_layernorm.eps,
+            attention.softcap)
 
-    def step(self, x: torch.Tensor, batch: int, weights: StepWeights, rope: tuple[torch.Tensor, torch.Tensor],
-             self_mask: Mask, encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache,
-             kernel: Kernel) -> torch.Tensor:
+    def step(self, x: torch.Tensor, batch: int, weights: StepWeights,
+             rotation: tuple[torch.Tensor, torch.Tensor], self_mask: Mask,
+             encoder_hidden: torch.Tensor | None, encoder_mask: Mask, cache: KVCache, kernel: Kernel,
+             kernel_scale: float) -> torch.Tensor:
         """forward for T new tokens as rows x (B·T, D), B = batch, after the cached ones, in plain tensor
         calls on prepared weights: a generation step costs Python calls more than arithmetic (the same
-        operations: cached steps equal forward, tests/model/test_generation.py). Returns (B·T, D)."""
-        B, T = batch, x.shape[0] // batch
-        attention, eps = self.self_attn, self.input_layernorm.eps
-        nh, nkv, hd = attention.num_heads, attention.num_kv_heads, attention.head_dim
-        attend_kernel, scale, softcap = KERNELS[kernel], attention.scale, attention.softcap
-        # queries, keys and values in one projection, queries and keys in one rotation
-        normed = fused_rms_norm(x, weights.input_norm, eps)
-        projections = torch.mm(normed, weights.qkv).view(B, T, nh + 2 * nkv, hd)  # (B, T, nh + 2nkv, hd)
-        rotated = apply_rotary(projections[:, :, :nh + nkv], *rope)
-        keys, values = cache.update_self(self.layer_index, rotated[:, :, nh:].transpose(1, 2),
-                                         projections[:, :, nh + nkv:].transpose(1, 2))  # (B, nkv, t, hd)
-        if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
-            keys, values = cache.self_keys[self.layer_index], cache.self_values[self.layer_index]
-        attended = attend_kernel(rotated[:, :, :nh], keys, values, self_mask, scale, softcap).view(B * T, -1)
+        operations: cached steps equal forward, tests/model/test_generation.py). rotation: (cos, signed_sin)
+        (T, nh + 2nkv, hd) over all projected heads, the queries' times the query factor, the values' 1 and 0
+        (GemmaGeneration); kernel_scale: the attention scale left for the kernel. Returns (B·T, D)."""
+        BT = x.shape[0]
+        B, T = batch, BT // batch
+        (nh, nkv, hd), eps, softcap, index = weights.heads, weights.eps, weights.softcap, weights.index
+        one_query = T == 1 and kernel == "eager"
+        # queries, keys and values in one projection and one rotation (the values' is the identity)
+        projections = torch.mm(fused_rms_norm(x, weights.input_norm, eps), weights.qkv)
+        cos, sin = rotation
+        projections = projections.view(B, T, nh + 2 * nkv, hd)
+        rotated = torch.addcmul(projections * cos, projections.roll(hd // 2, dims=-1), sin)
+        if T == 1:  # (B, 1, n, hd) is (B, n, 1, hd) in memory: heads split without transposes
+            query, keys, values = rotated.view(B, nh + 2 * nkv, 1, hd).split((nh, nkv, nkv), dim=1)
+        else:
+            query, keys, values = rotated.split((nh, nkv, nkv), dim=2)
+            keys, values = keys.transpose(1, 2), values.transpose(1, 2)  # (B, nkv, T, hd)
+        keys, values = cache.update_self(index, keys, values)  # (B, nkv, t, hd)
+        if one_query:
+            attended = attend_one_query(query, keys, values, self_mask, softcap)
+        else:
+            if kernel == "flex" and cache.max_length is not None:  # the whole buffer, see _block_masks
+                keys, values = cache.self_keys[index], cache.self_values[index]
+            query = query.view(B, T, nh, hd)
+            attended = KERNELS[kernel](query, keys, values, self_mask, kernel_scale, softcap).view(BT, -1)
         x = x + fused_rms_norm(torch.mm(attended, weights.o), weights.post_attention_norm, eps)
         if weights.cross_q is not None and encoder_hidden is not None:
-            if cache.cross[self.layer_index] is None:  # the encoder output is fixed while generating
-                cache.cross[self.layer_index] = tuple(kv.contiguous() for kv in  # or every step copies them
-                                                      self.encoder_attn.keys_values(encoder_hidden))
+            cross = cache.cross[index]
+            if cross is None:  # fixed while generating; contiguous, or every step would copy them
+                cross = cache.cross[index] = tuple(
+                    kv.contiguous() for kv in self.encoder_attn.keys_values(encoder_hidden))
             query = x if weights.cross_prenorm is None else fused_rms_norm(x, weights.cross_prenorm, eps)
-            query = torch.mm(query, weights.cross_q).view(B, T, nh, hd)
-            attended = attend_kernel(query, *cache.cross[self.layer_index], encoder_mask, scale, softcap)
-            crossed = torch.mm(attended.view(B * T, -1), weights.cross_o)
-            crossed = fused_rms_norm(crossed, weights.cross_postnorm, eps)
-            x = x + weights.cross_gate * crossed
+            query = torch.mm(query, weights.cross_q)  # scaled by the query factor
+            if one_query:
+                attended = attend_one_query(query.view(B, nh, 1, hd), *cross, encoder_mask, softcap)
+            else:
+                attended = KERNELS[kernel](query.view(B, T, nh, hd), *cross, encoder_mask, kernel_scale,
+                                           softcap).view(BT, -1)
+            crossed = fused_rms_norm(torch.mm(attended, weights.cross_o), weights.cross_postnorm, eps)
+            x = torch.addcmul(x, weights.cross_gate, crossed)
         hidden = fused_rms_norm(x, weights.pre_feedforward_norm, eps)
         hidden = F.gelu(torch.mm(hidden, weights.gate), approximate="tanh") * torch.mm(hidden, weights.up)
         return x + fused_rms_norm(torch.mm(hidden, weights.down), weights.post_feedforward_norm, eps)
+
+
+class GemmaGeneration(NamedTuple):
+    """What a Gemma-2 decoder's generation step reads, prepared once per generation."""
+
+    layers: list[tuple[Callable[..., torch.Tensor], StepWeights, bool]]  # step, its weights, is_sliding
+    embedding: torch.Tensor  # (V, D)
+    normalizer: torch.Tensor  # √D in the embedding dtype
+    norm: torch.Tensor  # the final norm's (1 + w)
+    eps: float
+    head: torch.Tensor  # (D, V), the tied embedding transposed (a view)
+    cap: float | None  # final_logit_softcapping
+    negative_cap: torch.Tensor | None  # -cap, 0-d, for lm_head_rows
+    kernel: Kernel
+    query_factor: float  # what attention multiplies a query by: scale, with a soft-cap scale · 2 / softcap
+    kernel_scale: float  # the scale a kernel is given for queries already times query_factor
 
 
 class Gemma2Decoder(nn.Module):
@@ -436,12 +493,8 @@ class Gemma2Decoder(nn.Module):
         encoder = None if encoder_attention_mask is None else padding_block_mask(encoder_attention_mask, T)
         return sliding, full, encoder
 
-    def _rope(self, past: int, T: int, device: torch.device,
-              cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, past: int, T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE (cos, sin) for positions past..past+T-1, each (T, 1, hd)."""
-        if cache is not None and cache.max_length is not None:  # rows of one table per generation
-            cos, sin = cache.constant("gemma2_rope", lambda: self._rope(0, cache.max_length, device, None))
-            return cos[past:past + T], sin[past:past + T]
         positions = torch.arange(past, past + T, device=device)
         return rope_tables(positions, self.config.head_dim, self.config.rope_theta)
 
@@ -455,34 +508,90 @@ class Gemma2Decoder(nn.Module):
         the P = cache.length cached ones, and the cache advances by T. Returns float32 logits (B, T, V),
         soft-capped per config; with logit_positions, a boolean (B, T), only those positions' (K, V).
         """
-        B, T = input_ids.shape
-        past = 0 if cache is None else cache.length
+        if cache is not None:
+            return self._generation_step(input_ids, encoder_hidden_states, encoder_attention_mask, cache,
+                                         logit_positions)
+        T = input_ids.shape[1]
         x = self.embed_tokens(input_ids)  # (B, T, D)
-
-        def normalizer() -> torch.Tensor:
-            # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
-            return torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
-
-        x = x * (normalizer() if cache is None else cache.constant("gemma2_normalizer", normalizer))
-        rope = self._rope(past, T, input_ids.device, cache)
+        x = x * self._normalizer(x)
+        rope = self._rope(0, T, input_ids.device)
         kernel = resolve_attention(self.attention, input_ids.device, "gemma2")
+        if encoder_hidden_states is None:
+            encoder_attention_mask = None
+        masks = (self._block_masks(0, T, encoder_attention_mask, None) if kernel == "flex"
+                 else self._additive_masks(0, T, encoder_attention_mask, None))
+        sliding_mask, full_mask, encoder_mask = masks
+        for layer in self.layers:
+            x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
+                      encoder_mask, kernel)
+        return lm_head(self.norm(x), self.embed_tokens.weight, self.config.final_logit_softcapping,
+                       logit_positions)
+
+    def _normalizer(self, x: torch.Tensor) -> torch.Tensor:
+        # √D is rounded to the embedding dtype first, as HF does (sqrt(3072) becomes 55.5 in bfloat16)
+        return torch.tensor(self.config.hidden_size ** 0.5, dtype=x.dtype, device=x.device)
+
+    def _generation_weights(self) -> GemmaGeneration:
+        attention, weight = self.layers[0].self_attn, self.embed_tokens.weight
+        scale, softcap, cap = attention.scale, attention.softcap, self.config.final_logit_softcapping
+        # attention multiplies the query by this; folded into the rotation tables and cross_q once
+        query_factor = scale if softcap is None else scale * 2.0 / softcap
+        return GemmaGeneration(
+            [(layer.step, layer.step_weights(query_factor), layer.is_sliding) for layer in self.layers],
+            weight, self._normalizer(weight), self.norm.scale(), self.norm.eps, weight.t(), cap,
+            None if cap is None else weight.new_full((), -cap, dtype=torch.float32),
+            resolve_attention(self.attention, weight.device, "gemma2"), query_factor, scale / query_factor)
+
+    def _rotation(self, past: int, T: int, query_factor: float, dtype: torch.dtype,
+                  cache: KVCache) -> tuple[torch.Tensor, torch.Tensor]:
+        """_rotation_table's rows for positions past..past+T-1, from one table per generation when the cache
+        has a max_length."""
+        if cache.max_length is None:
+            return self._rotation_table(past, T, query_factor, dtype)
+        cos, sin = cache.constant("gemma2_rotation", lambda: self._rotation_table(
+            0, cache.max_length, query_factor, dtype))
+        return cos[past:past + T], sin[past:past + T]
+
+    def _rotation_table(self, past: int, T: int, query_factor: float,
+                        dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, signed_sin) for positions past..past+T-1 over all projected heads, each (T, nh + 2nkv, hd)
+        in dtype: apply_rotary's tables for the keys, times query_factor for the queries, 1 and 0 for the
+        values (x·1 + roll(x)·0 = x), so that one addcmul rotates all three."""
+        device = self.embed_tokens.weight.device
+        cos, sin = rope_tables(torch.arange(past, past + T, device=device), self.config.head_dim,
+                               self.config.rope_theta)  # (T, 1, hd) each
+        nh, nkv = self.config.num_attention_heads, self.config.num_key_value_heads
+
+        def heads(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+            return torch.cat([queries.expand(-1, nh, -1), keys.expand(-1, nkv, -1),
+                              values.expand(-1, nkv, -1)], dim=1).to(dtype)
+
+        return (heads(cos * query_factor, cos, torch.ones_like(cos)),
+                heads(sin * query_factor, sin, torch.zeros_like(sin)))
+
+    def _generation_step(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor | None,
+                         encoder_attention_mask: torch.Tensor | None, cache: KVCache,
+                         logit_positions: torch.Tensor | None) -> torch.Tensor:
+        """forward with a cache (generation): the layers' step on weights prepared once per generation,
+        rows (B·T, D) throughout."""
+        B, T = input_ids.shape
+        past = cache.length
+        prepared = cache.constant("gemma2_generation", self._generation_weights)
+        x = torch.embedding(prepared.embedding, input_ids).view(B * T, -1) * prepared.normalizer  # (B·T, D)
+        rotation = self._rotation(past, T, prepared.query_factor, x.dtype, cache)
+        kernel = prepared.kernel
         if encoder_hidden_states is None:
             encoder_attention_mask = None
         masks = (self._block_masks(past, T, encoder_attention_mask, cache) if kernel == "flex"
                  else self._additive_masks(past, T, encoder_attention_mask, cache))
         sliding_mask, full_mask, encoder_mask = masks
-        if cache is None:
-            for layer in self.layers:
-                x = layer(x, rope, sliding_mask if layer.is_sliding else full_mask, encoder_hidden_states,
-                          encoder_mask, kernel)
-            x = self.norm(x)  # (B, T, D)
-        else:  # generation: the layers' step on weights prepared once per generation
-            weights = cache.constant("gemma2_step_weights", lambda: (
-                [layer.step_weights() for layer in self.layers], self.norm.scale()))
-            x = x.view(B * T, -1)  # rows, as torch.mm takes them
-            for layer, layer_weights in zip(self.layers, weights[0]):
-                x = layer.step(x, B, layer_weights, rope, sliding_mask if layer.is_sliding else full_mask,
-                               encoder_hidden_states, encoder_mask, cache, kernel)
-            x = fused_rms_norm(x, weights[1], self.norm.eps).view(B, T, -1)
-            cache.length += T
-        return lm_head(x, self.embed_tokens.weight, self.config.final_logit_softcapping, logit_positions)
+        if T == 1 and kernel == "eager" and encoder_mask is not None:  # attend_one_query's (B, 1, 1, S)
+            encoder_mask = cache.constant("gemma2_encoder_mask_one_query", lambda: encoder_mask[:, :, :, 0])
+        for step, weights, sliding in prepared.layers:
+            x = step(x, B, weights, rotation, sliding_mask if sliding else full_mask, encoder_hidden_states,
+                     encoder_mask, cache, kernel, prepared.kernel_scale)
+        x = fused_rms_norm(x, prepared.norm, prepared.eps)
+        cache.length += T
+        rows = x if logit_positions is None else x[logit_positions.view(-1)]
+        logits = lm_head_rows(rows, prepared.head, prepared.cap, prepared.negative_cap)  # (B·T or K, V)
+        return logits.view(B, T, -1) if logit_positions is None else logits

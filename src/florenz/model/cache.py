@@ -64,8 +64,10 @@ class KVCache:
         """Write this step's keys/values (B, nkv, T, hd) after the cached ones; return views of all so far,
         (B, nkv, length + T, hd)."""
         start, T = self.length, keys.shape[2]
-        key_buffer = self.self_keys[layer] = self._buffer(self.self_keys[layer], keys, start + T)
-        value_buffer = self.self_values[layer] = self._buffer(self.self_values[layer], values, start + T)
+        key_buffer, value_buffer = self.self_keys[layer], self.self_values[layer]
+        if key_buffer is None or key_buffer.shape[2] < start + T:  # the first write, or a full buffer
+            key_buffer = self.self_keys[layer] = self._buffer(key_buffer, keys, start + T)
+            value_buffer = self.self_values[layer] = self._buffer(value_buffer, values, start + T)
         # narrow, not slicing: one view per write and read, where buffer[:, :, a:b] makes three
         key_buffer.narrow(2, start, T).copy_(keys)
         value_buffer.narrow(2, start, T).copy_(values)

@@ -18,6 +18,7 @@ from florenz.model.config import (
     VisionConfig,
 )
 from florenz.model.convert_gemma2 import load_gemma2
+from florenz.model.decoder_bart import erf_gelu
 from florenz.model.decoder_gemma2 import RMSNorm, fused_rms_norm
 from florenz.model.florenz import FlorenzModel
 from florenz.model.generation import generate
@@ -244,3 +245,9 @@ def test_fused_rms_norm_of_the_generation_step_equals_the_module(dtype):
     tolerance = dict(rtol=1e-6, atol=1e-6) if dtype == torch.float32 else dict(rtol=2 ** -8, atol=0)
     torch.testing.assert_close(step.double(), expected, **tolerance)
     torch.testing.assert_close(module.double(), expected, **tolerance)
+
+
+def test_erf_gelu_of_the_bart_generation_step_equals_the_exact_gelu():
+    x = torch.linspace(-8, 8, 4001)
+    expected = torch.nn.functional.gelu(x.double())  # exact (erf) GELU in float64
+    torch.testing.assert_close(erf_gelu(x).double(), expected, rtol=1e-6, atol=1e-7)

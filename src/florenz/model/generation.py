@@ -37,19 +37,24 @@ class _Stepper:
         self.model, self.encoder_hidden, self.encoder_mask = model, encoder_hidden, encoder_mask
         self.cache = KVCache(model.decoder.num_layers, max_length) if use_cache else None
 
-    def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (R, t) -> log p(next token) (R, V); with a cache only the uncached tail is fed."""
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (R, t) -> float32 next-token logits (R, V); with a cache only the uncached tail is fed."""
         new = tokens if self.cache is None else tokens[:, self.cache.length:]
         logits = self.model.decode(new, self.encoder_hidden, self.encoder_mask, self.cache)  # (R, T, V)
-        return torch.log_softmax(logits[:, -1].float(), dim=-1)
+        return logits[:, -1] if logits.dtype == torch.float32 else logits[:, -1].float()
+
+    def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (R, t) -> log p(next token) (R, V)."""
+        return torch.log_softmax(self.logits(tokens), dim=-1)
 
     def reorder(self, rows: torch.Tensor) -> None:
         if self.cache is not None:
             self.cache.reorder(rows)
 
 
-def _ban_repeated_ngrams(log_probs: torch.Tensor, tokens: torch.Tensor, n: int) -> None:
-    """Set to -inf, in place, each token that would complete an n-gram already in its row of tokens (R, t)."""
+def _ban_repeated_ngrams(scores: torch.Tensor, tokens: torch.Tensor, n: int) -> None:
+    """Set scores (R, V) (logits or log-probabilities) to -inf, in place, at each token that would complete
+    an n-gram already in its row of tokens (R, t)."""
     t = tokens.shape[1]
     if n <= 0 or t + 1 < n:
         return
@@ -57,7 +62,7 @@ def _ban_repeated_ngrams(log_probs: torch.Tensor, tokens: torch.Tensor, n: int) 
         current = tuple(sequence[t - n + 1:])  # the n-1 tokens the next one would extend
         banned = {sequence[i + n - 1] for i in range(t - n + 1) if tuple(sequence[i:i + n - 1]) == current}
         if banned:
-            log_probs[row, list(banned)] = float("-inf")
+            scores[row, list(banned)] = float("-inf")
 
 
 def _greedy(stepper: _Stepper, prompt: torch.Tensor, max_new_tokens: int, eos: int, pad: int,
@@ -69,11 +74,12 @@ def _greedy(stepper: _Stepper, prompt: torch.Tensor, max_new_tokens: int, eos: i
     finished = torch.zeros(B, dtype=torch.bool, device=prompt.device)
     for length in range(P, P + max_new_tokens):
         tokens = buffer[:, :length]
-        log_probs = stepper.log_probs(tokens)  # (B, V)
-        _ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
-        next_tokens = log_probs.argmax(dim=-1).masked_fill_(finished, pad)  # (B,)
-        buffer[:, length] = next_tokens
-        finished |= next_tokens == eos
+        # the logits' argmax is the log-probabilities' (as transformers' greedy search), a softmax less
+        logits = stepper.logits(tokens)  # (B, V)
+        _ban_repeated_ngrams(logits, tokens, no_repeat_ngram_size)
+        next_tokens = torch.argmax(logits, dim=-1).masked_fill_(finished, pad)  # (B,)
+        buffer.select(1, length).copy_(next_tokens)
+        finished.logical_or_(next_tokens == eos)
         if bool(finished.all()):
             return buffer[:, :length + 1]
     return buffer

@@ -245,6 +245,13 @@ def test_fused_rms_norm_of_the_generation_step_equals_the_module(dtype):
     tolerance = dict(rtol=1e-6, atol=1e-6) if dtype == torch.float32 else dict(rtol=2 ** -8, atol=0)
     torch.testing.assert_close(step.double(), expected, **tolerance)
     torch.testing.assert_close(module.double(), expected, **tolerance)
+    residual = torch.randn(4, 3, 48).to(dtype)
+    with torch.no_grad():
+        summed = fused_rms_norm(x, norm.scale(), torch.tensor(norm.eps), residual=residual)
+    assert summed.dtype == dtype
+    # bfloat16 rounds the norm, then the sum: two roundings, up to one unit of the summands' scale (~4)
+    sum_tolerance = tolerance if dtype == torch.float32 else dict(rtol=2 ** -7, atol=2 ** -5)
+    torch.testing.assert_close(summed.double(), residual.double() + expected, **sum_tolerance)
 
 
 def test_erf_gelu_of_the_bart_generation_step_equals_the_exact_gelu():

@@ -250,7 +250,7 @@ class StepWeights(NamedTuple):
     """One layer's weights as a generation step reads them: the projections as transposed (in, out) views
     for torch.mm (an F.linear call is twice its dispatch cost), q/k/v stacked (the one copy: stacking the
     MLP's gate/up too would copy most of a large model's weights for a step's saving of one call), each
-    norm's (1 + w), tanh(gate)."""
+    norm's (1 + w), the cross-attention post-norm's times tanh(gate)."""
 
     qkv: torch.Tensor  # (D, (nh + 2nkv)·hd): q_proj, k_proj, v_proj
     o: torch.Tensor
@@ -259,8 +259,7 @@ class StepWeights(NamedTuple):
     cross_prenorm: torch.Tensor | None  # the cross-attention fields are None in a layer without it
     cross_q: torch.Tensor | None  # times the query factor (GemmaGeneration.query_factor): a copy
     cross_o: torch.Tensor | None
-    cross_postnorm: torch.Tensor | None
-    cross_gate: torch.Tensor | None  # tanh(encoder_attn_gate)
+    cross_postnorm: torch.Tensor | None  # (1 + w) · tanh(encoder_attn_gate): the gate is a scale
     pre_feedforward_norm: torch.Tensor
     gate: torch.Tensor  # (D, I)
     up: torch.Tensor
@@ -272,15 +271,21 @@ class StepWeights(NamedTuple):
     softcap: float | None  # attention's
 
 
-def fused_rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def fused_rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: torch.Tensor,
+                   residual: torch.Tensor | None = None) -> torch.Tensor:
     """RMSNorm.forward for a generation step, x·rsqrt(|x|²/D + eps)·scale in float32 with scale =
-    RMSNorm.scale() and eps a 0-d float32 tensor: 5 short calls, where torch.rms_norm's composite CPU kernel
-    costs ~1.6× as much on a step's few rows (1 thread, 128 wide: 16 vs 25 µs); equal to the module to
-    float32 rounding (tested). The dtype checks skip no-op casts, as a generation step's cost is its calls."""
+    RMSNorm.scale() and eps a 0-d float32 tensor, plus `residual` if given: 5 short calls, where
+    torch.rms_norm's composite CPU kernel costs ~1.6× as much on a step's few rows (1 thread, 128 wide:
+    16 vs 25 µs), and the residual sum is the last of them in float32. Equal to the module to float32
+    rounding (tested). The dtype checks skip no-op casts, as a generation step's cost is its calls."""
     x32 = x if x.dtype == torch.float32 else x.float()
     norm = torch.linalg.vector_norm(x32, dim=-1, keepdim=True)  # (..., 1)
-    normed = (x32 * torch.addcmul(eps, norm, norm, value=1.0 / x.shape[-1]).rsqrt_()).mul_(scale)
-    return normed if x.dtype == torch.float32 else normed.to(x.dtype)
+    rstd = torch.addcmul(eps, norm, norm, value=1.0 / x.shape[-1]).rsqrt_()
+    if residual is not None and x.dtype == torch.float32:
+        return torch.addcmul(residual, x32 * rstd, scale)
+    normed = (x32 * rstd).mul_(scale)
+    normed = normed if x.dtype == torch.float32 else normed.to(x.dtype)
+    return normed if residual is None else residual + normed
 
 
 class DecoderLayer(nn.Module):
@@ -340,8 +345,9 @@ class DecoderLayer(nn.Module):
             None if prenorm is None else prenorm.scale(),
             (self.encoder_attn.q_proj.weight * query_factor).t() if cross else None,
             transposed(self.encoder_attn.o_proj) if cross else None,
-            self.post_encoder_attention_layernorm.scale() if cross else None,
-            torch.tanh(self.encoder_attn_gate) if cross else None, self.pre_feedforward_layernorm.scale(),
+            self.post_encoder_attention_layernorm.scale() * torch.tanh(self.encoder_attn_gate) if cross
+            else None,
+            self.pre_feedforward_layernorm.scale(),
             transposed(mlp.gate_proj), transposed(mlp.up_proj), transposed(mlp.down_proj),
             self.post_feedforward_layernorm.scale(), self.layer_index,
             (attention.num_heads, attention.num_kv_heads, attention.head_dim),
@@ -378,7 +384,7 @@ class DecoderLayer(nn.Module):
                 keys, values = cache.self_keys[index], cache.self_values[index]
             query = query.view(B, T, nh, hd)
             attended = KERNELS[kernel](query, keys, values, self_mask, kernel_scale, softcap).view(BT, -1)
-        x = x + fused_rms_norm(torch.mm(attended, weights.o), weights.post_attention_norm, eps)
+        x = fused_rms_norm(torch.mm(attended, weights.o), weights.post_attention_norm, eps, residual=x)
         if weights.cross_q is not None and encoder_hidden is not None:
             cross = cache.cross[index]
             if cross is None:  # fixed while generating; contiguous, or every step would copy them
@@ -391,11 +397,10 @@ class DecoderLayer(nn.Module):
             else:
                 attended = KERNELS[kernel](query.view(B, T, nh, hd), *cross, encoder_mask, kernel_scale,
                                            softcap).view(BT, -1)
-            crossed = fused_rms_norm(torch.mm(attended, weights.cross_o), weights.cross_postnorm, eps)
-            x = torch.addcmul(x, weights.cross_gate, crossed)
+            x = fused_rms_norm(torch.mm(attended, weights.cross_o), weights.cross_postnorm, eps, residual=x)
         hidden = fused_rms_norm(x, weights.pre_feedforward_norm, eps)
         hidden = F.gelu(torch.mm(hidden, weights.gate), approximate="tanh") * torch.mm(hidden, weights.up)
-        return x + fused_rms_norm(torch.mm(hidden, weights.down), weights.post_feedforward_norm, eps)
+        return fused_rms_norm(torch.mm(hidden, weights.down), weights.post_feedforward_norm, eps, residual=x)
 
 
 class GemmaGeneration(NamedTuple):

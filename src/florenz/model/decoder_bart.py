@@ -142,7 +142,8 @@ class BartDecoderLayer(nn.Module):
         if encoder_hidden_states is not None:
             cross = cache.cross[index]
             if cross is None:  # the encoder output is fixed during generation
-                cross = cache.cross[index] = self.encoder_attn.keys_values(encoder_hidden_states)
+                cross = cache.cross[index] = tuple(kv.contiguous() for kv in self.encoder_attn.keys_values(
+                    encoder_hidden_states))
             query = torch.addmm(weights.cross_q[0], x, weights.cross_q[1])
             query = query.view(B, nh, 1, hd) if T == 1 else query.view(B, T, nh, hd).transpose(1, 2)
             attended = _attend_rows(query, *cross, encoder_mask, False, kernel, BT, D)

@@ -258,3 +258,34 @@ def test_erf_gelu_of_the_bart_generation_step_equals_the_exact_gelu():
     x = torch.linspace(-8, 8, 4001)
     expected = torch.nn.functional.gelu(x.double())  # exact (erf) GELU in float64
     torch.testing.assert_close(erf_gelu(x).double(), expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["bart", "bart-capped", "gemma2"])
+def test_static_cache_steps_of_several_and_one_token_give_the_full_decoders_rows(kind):
+    """Chunks of 3, 2 and then single tokens through a static cache, a padded encoder row, and logits of
+    chosen positions only: each piece equals the uncached decoder's logits at the same positions."""
+    model = _fixed_length_model("bart" if kind.startswith("bart") else kind)
+    if kind == "bart-capped":  # the generation step's soft-cap (lm_head_rows)
+        capped = dataclasses.replace(model.config.decoder, final_logit_softcapping=0.3)
+        model.decoder.config = capped
+    model.eval()
+    pixels, prompt = torch.randn(2, 3, 32, 32), torch.randint(3, 50, (2, 5))
+    mask = torch.ones(2, 5, dtype=torch.long)
+    mask[1, 3:] = 0
+    ids = torch.randint(2, 12, (2, 9))
+    positions = torch.rand(2, 9) > 0.3
+    positions[:, -1] = True
+    with torch.no_grad():
+        hidden, encoder_mask = model.encode(pixels, prompt, mask)
+        full = model.decode(ids, hidden, encoder_mask)  # (2, 9, V)
+        cache = KVCache(model.decoder.num_layers, max_length=9)
+        for start, end in [(0, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 9)]:
+            piece = model.decode(ids[:, start:end], hidden, encoder_mask, cache)
+            torch.testing.assert_close(piece, full[:, start:end], atol=1e-5, rtol=0)
+        cache = KVCache(model.decoder.num_layers, max_length=9)
+        for start, end in [(0, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 9)]:
+            chosen = positions[:, start:end]
+            piece = model.decoder(ids[:, start:end], hidden, encoder_mask, cache, logit_positions=chosen)
+            torch.testing.assert_close(piece, full[:, start:end][chosen], atol=1e-5, rtol=0)
+    if kind == "bart-capped":
+        assert 0.2 < full.abs().max() < 0.3  # capped, and the cap reached (the uncapped logits reach ~0.6)

@@ -254,6 +254,6 @@ class BartDecoder(nn.Module):
             x = step(x, B, index, weights, self_mask, past == 0, encoder_hidden_states, encoder_mask, cache,
                      kernel)
         cache.length += T
-        rows = x if logit_positions is None else x[logit_positions.view(-1)]
+        rows = x if logit_positions is None else x[logit_positions.reshape(-1)]
         logits = lm_head_rows(rows, prepared.head, prepared.cap, prepared.negative_cap)  # (B·T or K, V)
         return logits.view(B, T, -1) if logit_positions is None else logits

@@ -601,6 +601,6 @@ class Gemma2Decoder(nn.Module):
                      encoder_mask, cache, kernel, prepared.kernel_scale)
         x = fused_rms_norm(x, prepared.norm, prepared.eps)
         cache.length += T
-        rows = x if logit_positions is None else x[logit_positions.view(-1)]
+        rows = x if logit_positions is None else x[logit_positions.reshape(-1)]
         logits = lm_head_rows(rows, prepared.head, prepared.cap, prepared.negative_cap)  # (B·T or K, V)
         return logits.view(B, T, -1) if logit_positions is None else logits

@@ -21,16 +21,28 @@ A baseline is a JSON this script wrote, e.g. from the code before a change (`PYT
 benchmarks/generation.py --out OLD.json`): rows of the same size and batch get `*_vs_baseline` columns, this
 run's speed over the baseline's, and `overhead_cut_vs_baseline`, the share of the baseline's per-step
 overhead this run saves. Compare ratios taken on one machine, never absolute times from different
-machines.
+machines. Separate runs on a loaded machine differ by tens of percent; `--against REV` instead imports the
+package of git revision REV (under another name) beside this one and alternates their cached steps, one
+step each in turn, on the same weights, inputs and tokens, in one process: `step_cpu_ms` of both, the
+floor, and `overhead_cut`, the share of REV's per-step overhead above the floor this code saves. The code
+before issue 19 is 3230e2d (ab4b809, the first issue-19 generation commit, follows it).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import inspect
 import json
+import re
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 import torch
@@ -110,6 +122,82 @@ def tokens_per_second(model: FlorenzModel, batch: int, new_tokens: int, use_cach
     return batch * new_tokens / best_wall, batch * new_tokens / best_cpu
 
 
+def import_revision(revision: str, scratch: Path) -> str:
+    """Import the florenz package of git `revision` as package `florenz_against` (its own imports renamed)
+    from a copy under scratch; returns the package name."""
+    name = "florenz_against"
+    archive = subprocess.run(["git", "archive", revision, "src/florenz"], capture_output=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    if archive.returncode:
+        sys.exit(f"--against {revision}: git archive failed: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(scratch, filter="data")
+    package = scratch / name
+    (scratch / "src" / "florenz").rename(package)
+    for module in package.rglob("*.py"):
+        text = module.read_text()
+        module.write_text(re.sub(r"\b(from|import) florenz\b", rf"\1 {name}", text))
+    sys.path.insert(0, str(scratch))
+    importlib.import_module(name)
+    return name
+
+
+def new_cache(cache_class: type, num_layers: int, max_length: int):
+    """A KVCache with static buffers of max_length, or a growing one where its revision predates them."""
+    static = "max_length" in inspect.signature(cache_class).parameters
+    return cache_class(num_layers, max_length) if static else cache_class(num_layers)
+
+
+def interleaved_steps(size: str, batch: int, new_tokens: int, repeats: int, against: str,
+                      device: torch.device) -> dict:
+    """Median thread-CPU ms of a cached step of this code and of package `against`, on the same weights,
+    inputs and tokens, one step of each in turn (the order flipped every repeat)."""
+    packages = {"this": "florenz", "against": against}
+
+    def module(key: str, name: str):  # e.g. module("against", "model.cache")
+        return importlib.import_module(f"{packages[key]}.{name}")
+
+    models = {}
+    for key in packages:
+        torch.manual_seed(0)
+        model = module(key, "model.florenz").FlorenzModel(module(key, "model.sizes").get_size(size))
+        models[key] = model.to(device).eval()
+    models["against"].load_state_dict(models["this"].state_dict())
+    config = models["this"].config
+    generator = torch.Generator().manual_seed(1)
+    pixels = torch.randn(batch, 3, config.image_size, config.image_size, generator=generator).to(device)
+    prompt = torch.randint(4, 200, (batch, PROMPT_TOKENS), generator=generator).to(device)
+    times: dict[str, list[float]] = {key: [] for key in packages}
+    # each as its own generate runs it: code before issue 19 used no_grad, later code inference_mode
+    modes = {key: torch.inference_mode if "inference_mode" in inspect.getsource(
+        module(key, "model.generation")) else torch.no_grad for key in packages}
+    with torch.no_grad():
+        mask = torch.ones_like(prompt)
+        encoded = {key: model.encode(pixels, prompt, mask) for key, model in models.items()}
+    for repeat in range(repeats):
+        caches = {key: new_cache(module(key, "model.cache").KVCache, model.decoder.num_layers, new_tokens)
+                  for key, model in models.items()}
+        tokens = torch.full((batch, 1), config.decoder_start_token_id, device=device)
+        for step in range(new_tokens):
+            order = list(models) if repeat % 2 == 0 else list(models)[::-1]
+            for key in order:
+                synchronize(device)
+                started = time.thread_time()
+                with modes[key]():
+                    logits = models[key].decode(tokens, *encoded[key], caches[key])
+                synchronize(device)
+                if step:  # the first call feeds the start token and fills the cross-attention cache
+                    times[key].append(time.thread_time() - started)
+            tokens = logits[:, -1:].argmax(-1)  # the last one's: both see the same tokens
+    floor = weight_floor_cpu_ms(models["this"], batch, device)
+    this, old = (statistics.median(times[key]) * 1e3 for key in ("this", "against"))
+    return {"size": size, "batch": batch, "step_cpu_ms": round(this, 3), "against_step_cpu_ms": round(old, 3),
+            "floor_cpu_ms": round(floor, 3), "overhead_cpu_ms": round(this - floor, 3),
+            "against_overhead_cpu_ms": round(old - floor, 3),
+            "overhead_cut": f"{100 * (1 - (this - floor) / (old - floor)):.0f}%",
+            "step_speedup": round(old / this, 2)}
+
+
 def compare(rows: list[dict], baseline_path: str) -> None:
     """Add `<column>_vs_baseline` to each row the baseline result has (same size and batch): this run's
     speed over the baseline's (for step times, the baseline's time over this run's)."""
@@ -135,12 +223,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per setting; the best counts")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
     parser.add_argument("--baseline", default="", help="a JSON this script wrote, to compare against")
+    parser.add_argument("--against", default="", help="a git revision whose cached steps to alternate with "
+                        "this code's in one process (e.g. 3230e2d, before issue 19)")
     parser.add_argument("--out", default="benchmarks/results", help="JSON file or folder for the result")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
+    if args.against:
+        with tempfile.TemporaryDirectory() as scratch:
+            against = import_revision(args.against, Path(scratch))
+            for size in args.sizes.split(","):
+                for batch in map(int, args.batches.split(",")):
+                    rows.append(interleaved_steps(size, batch, args.new_tokens, args.repeats, against,
+                                                  device))
+                    print_table(rows[-1:])
+        write_result(args.out, {"benchmark": "generation", "against": args.against,
+                                **environment(torch.get_num_threads(), device), "rows": rows})
+        return
     for size in args.sizes.split(","):
         torch.manual_seed(0)
         model = FlorenzModel(get_size(size)).to(device).eval()

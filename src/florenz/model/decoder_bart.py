@@ -124,8 +124,8 @@ class BartDecoderLayer(nn.Module):
              encoder_mask: torch.Tensor | None, cache: KVCache, kernel: Kernel) -> torch.Tensor:
         """forward (in eval mode) for T new tokens as rows x (B·T, D), B = batch, after the cached ones, in
         plain tensor calls on prepared weights: a generation step costs Python calls more than arithmetic
-        (the same operations: cached steps equal forward, tests/model/test_generation.py); self_mask
-        (T, P+T) or None. Returns (B·T, D)."""
+        (the same arithmetic to float32 rounding: cached steps equal forward, tests/model/test_generation.py);
+        self_mask (T, P+T) or None. Returns (B·T, D)."""
         BT, D = x.shape
         B, T, nh, eps = batch, BT // batch, weights.heads, weights.eps
         width, hd = (D,), D // nh

@@ -359,9 +359,10 @@ class DecoderLayer(nn.Module):
              kernel_scale: float) -> torch.Tensor:
         """forward for T new tokens as rows x (B·T, D), B = batch, after the cached ones, in plain tensor
         calls on prepared weights: a generation step costs Python calls more than arithmetic (the same
-        operations: cached steps equal forward, tests/model/test_generation.py). rotation: (cos, signed_sin)
-        (T, nh + 2nkv, hd) over all projected heads, the queries' times the query factor, the values' 1 and 0
-        (GemmaGeneration); kernel_scale: the attention scale left for the kernel. Returns (B·T, D)."""
+        arithmetic to float32 rounding: cached steps equal forward, tests/model/test_generation.py).
+        rotation: (cos, signed_sin) (T, nh + 2nkv, hd) over all projected heads, the queries' times the query
+        factor, the values' 1 and 0 (GemmaGeneration); kernel_scale: the attention scale left for the
+        kernel. Returns (B·T, D)."""
         BT = x.shape[0]
         B, T = batch, BT // batch
         (nh, nkv, hd), eps, softcap, index = weights.heads, weights.eps, weights.softcap, weights.index

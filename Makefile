@@ -16,7 +16,7 @@ install: $(BIN)/florenz
 demo: install
 	$(BIN)/florenz demo
 
-# Everything, slow checks included (about 8 minutes on 2 cores); `make quicktest` skips the slow ones.
+# Everything, slow checks included (about 15 minutes on 2 quiet cores); `make quicktest` skips the slow ones.
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "slow or not slow"

@@ -102,3 +102,15 @@ def write_result(path: str | Path, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def read_baseline(path: str, benchmark: str, key: tuple[str, ...], out_flag: str) -> dict[tuple, dict]:
+    """An earlier result of the `benchmark` script, its rows by their `key` columns; {} without --baseline."""
+    if not path:
+        return {}
+    if not Path(path).is_file():
+        raise SystemExit(f"--baseline {path} does not exist; pass a JSON this script wrote (its {out_flag})")
+    result = json.loads(Path(path).read_text())
+    if result.get("benchmark") != benchmark:
+        raise SystemExit(f"--baseline {path} is not a result of this script; pass a {benchmark} JSON")
+    return {tuple(row[column] for column in key): row for row in result["rows"]}

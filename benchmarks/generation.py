@@ -34,7 +34,6 @@ import argparse
 import dataclasses
 import importlib
 import inspect
-import json
 import re
 import statistics
 import subprocess
@@ -51,7 +50,7 @@ from florenz.model.florenz import FlorenzModel
 from florenz.model.generation import generate
 from florenz.model.sizes import get_size
 
-from common import environment, print_table, synchronize, write_result
+from common import environment, print_table, read_baseline, synchronize, write_result
 
 SIZES = ("world-xxs", "world-xs", "world-xs-gemma")  # the tiny sizes the study runs most
 BATCHES = (1, 32)
@@ -201,8 +200,7 @@ def interleaved_steps(size: str, batch: int, new_tokens: int, repeats: int, agai
 def compare(rows: list[dict], baseline_path: str) -> None:
     """Add `<column>_vs_baseline` to each row the baseline result has (same size and batch): this run's
     speed over the baseline's (for step times, the baseline's time over this run's)."""
-    baseline = {(row["size"], row["batch"]): row
-                for row in json.loads(Path(baseline_path).read_text())["rows"]}
+    baseline = read_baseline(baseline_path, "generation", ("size", "batch"), "--out")
     for row in rows:
         old = baseline.get((row["size"], row["batch"]))
         if old is not None and old.get("overhead_cpu_ms"):

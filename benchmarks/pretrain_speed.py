@@ -32,7 +32,7 @@ from florenz.pretrain.decoder import pretrain_decoder
 from florenz.pretrain.vision import pretrain_vision
 from florenz.world.config import WorldConfig
 
-from common import environment, print_table, write_result
+from common import environment, print_table, read_baseline, write_result
 
 TARGET_SECONDS = 60
 
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="an earlier result of this script: print each row's "
                                                        "speed-up over its row there")
     args = parser.parse_args()
-    baseline = _baseline_rows(args.baseline) if args.baseline else {}
+    baseline = read_baseline(args.baseline, "pretrain_speed", ("size", "part"), "--json")
     torch.set_num_threads(args.threads)
     env = environment(args.threads)
     print(f"hardware: {env['hardware']}\nversions: {env['versions']}")
@@ -102,15 +102,6 @@ def main() -> None:
     write_result(args.json, {"benchmark": "pretrain_speed", "date": time.strftime("%Y-%m-%d"), **env,
                              "baseline": args.baseline, "rows": rows})
 
-
-def _baseline_rows(path: str) -> dict[tuple[str, str], dict]:
-    """The rows of an earlier result of this script by (size, part)."""
-    if not Path(path).is_file():
-        raise SystemExit(f"--baseline {path} does not exist; pass a JSON this script wrote (its --json)")
-    result = json.loads(Path(path).read_text())
-    if result.get("benchmark") != "pretrain_speed":
-        raise SystemExit(f"--baseline {path} is not a result of this script; pass a pretrain_speed JSON")
-    return {(row["size"], row["part"]): row for row in result["rows"]}
 
 
 if __name__ == "__main__":

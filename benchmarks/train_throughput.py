@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import tempfile
 import time
@@ -44,7 +43,7 @@ from florenz.train.loop import train
 from florenz.train.metrics import read_metrics
 from florenz.world.config import WorldConfig
 
-from common import environment, matmul_peak, print_table, write_result
+from common import environment, matmul_peak, print_table, read_baseline, write_result
 
 LADDER_SIZES = ("world-xxs", "world-xs", "world-s")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -111,7 +110,7 @@ def _measure(args: argparse.Namespace, scratch: Path) -> None:
     """Build (or reuse) a world in scratch, measure every size × precision, print and write the result."""
     data = Path(args.data) if args.data else build_world(WorldConfig(
         out=str(scratch / "world"), samples=2000, test_samples=10, benchmark_samples=5, corpus_sentences=100))
-    baseline = _baseline_rows(args.baseline) if args.baseline else {}
+    baseline = read_baseline(args.baseline, "train_throughput", ("size", "precision"), "--out")
     precisions = args.precisions.split(",")
     peaks = {name: 0.0 for name in precisions}
     rows = []
@@ -159,15 +158,6 @@ def _measure(args: argparse.Namespace, scratch: Path) -> None:
         "matmul_peak_flops": peaks, "rows": rows,
     })
 
-
-def _baseline_rows(path: str) -> dict[tuple[str, str], dict]:
-    """The rows of an earlier result of this script by (size, precision)."""
-    if not Path(path).is_file():
-        raise SystemExit(f"--baseline {path} does not exist; pass a JSON this script wrote (its --out)")
-    result = json.loads(Path(path).read_text())
-    if result.get("benchmark") != "train_throughput":
-        raise SystemExit(f"--baseline {path} is not a result of this script; pass a train_throughput JSON")
-    return {(row["size"], row["precision"]): row for row in result["rows"]}
 
 
 if __name__ == "__main__":

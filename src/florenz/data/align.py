@@ -226,13 +226,15 @@ def embed_sentence_chunks(items: Iterator[Sentence], encoder: ClipEncoder, folde
         bar.update(len(chunk))
 
 
-def read_chunks(folder: Path) -> Iterator[tuple[dict[str, np.ndarray], dict[str, str]]]:
-    """The tensors and metadata of each chunk file of `folder`, in order, one at a time."""
+def read_chunks(folder: Path,
+                names: tuple[str, ...] = ()) -> Iterator[tuple[dict[str, np.ndarray], dict[str, str]]]:
+    """The tensors (only `names`, if given: counting passes skip the embeddings) and metadata of each chunk
+    file of `folder`, in order, one at a time."""
     from safetensors import safe_open
 
     for path in sorted(folder.glob("*.safetensors")):
         with safe_open(str(path), framework="numpy") as handle:
-            yield {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata() or {}
+            yield {name: handle.get_tensor(name) for name in names or handle.keys()}, handle.metadata() or {}
 
 
 # --- step 2: the search ---------------------------------------------------------------------------------
@@ -283,7 +285,7 @@ def mean_top_similarity(index: Any, queries: np.ndarray, k: int) -> np.ndarray:
 def sentence_hubness(image_folder: Path, sentence_folder: Path, k: int, kind: str, lists: int,
                      probe: int) -> np.ndarray:
     """r of every sentence, indexed by sentence id: the mean cosine of its k most similar images."""
-    image_count = sum(len(tensors["positions"]) for tensors, _ in read_chunks(image_folder))
+    image_count = sum(len(tensors["positions"]) for tensors, _ in read_chunks(image_folder, ("positions",)))
     width = next(read_chunks(image_folder))[0]["embeddings"].shape[1]
 
     images = _new_index(width, image_count, kind, lists, probe, image_folder,
@@ -310,7 +312,7 @@ def build_indexes(folder: Path, files: list[BitextFile], width: int, kind: str, 
         return _augmented(tensors["embeddings"][mine], column)
 
     counts = Counter()
-    for tensors, _ in read_chunks(folder):
+    for tensors, _ in read_chunks(folder, ("files",)):
         counts.update(language_of_file[tensors["files"]].tolist())
     indexes = {}
     for code, count in sorted(counts.items()):

@@ -84,6 +84,19 @@ def test_tasks_run_longest_first_with_their_threads_and_results_come_back_in_ord
     assert run_stage("empty", [], Launcher("local")) == []
 
 
+def test_the_tick_books_time_while_a_task_runs_not_only_when_it_ends(tmp_path, tasks_module):
+    """A study killed in the middle of an hour-long training run must not lose the stage's hour."""
+    ticks: list[tuple[float, bool]] = []
+    done = tmp_path / "order.txt"
+    started = time.monotonic()
+    run_stage("train", [task(tmp_path, "long", "record", 1, order=str(done), sleep=2.0)], Launcher("local"),
+              tick=lambda: ticks.append((time.monotonic() - started, done.exists())), tick_s=0.25)
+    running = [at for at, finished in ticks if not finished]
+    assert len(running) >= 3, ticks  # a worker's start-up is ~1 s; the task sleeps 2 s more
+    assert max(b - a for a, b in zip(running, running[1:])) < 1.0, ticks
+    assert ticks[-1][1], "the last tick comes after the task ended"
+
+
 def test_every_failure_is_named_with_its_log_after_the_others_finished(tmp_path, tasks_module):
     order = str(tmp_path / "order.txt")
     tasks = [

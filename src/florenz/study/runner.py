@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,9 +168,12 @@ def _summary(error: BaseException) -> str:
     return message if isinstance(error, FlorenzError) else f"{type(error).__name__}: {message}".rstrip(": ")
 
 
-def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
+def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[[], None] | None = None,
+              tick_s: float = 30.0) -> list[Any]:
     """Run `tasks` (longest first) and return their results in the given order; FlorenzError naming every
-    failed task and its log once all have ended (the others' work is kept)."""
+    failed task and its log once all have ended (the others' work is kept). `tick` is called after each task
+    and at least every `tick_s` seconds while tasks run (the study books its time with it, so a killed study
+    loses at most that much of the stage's time)."""
     from tqdm import tqdm
 
     if not tasks:
@@ -196,19 +200,25 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher) -> list[Any]:
             pool.submit(run_task, tasks[i].target, tasks[i].config, threads, tasks[i].log, own_process): i
             for i in order
         }
-        done_cost = 0.0
-        for future in concurrent.futures.as_completed(futures):
-            index = futures[future]
-            task = tasks[index]
-            try:
-                results[index] = future.result()
-            except Exception as error:  # noqa: BLE001 — every task's failure is collected and reported
-                failures.append(f"{task.name}: {_summary(error)} (log: {task.log})")
-            done_cost += task.cost
-            elapsed = time.monotonic() - started
-            eta = elapsed * (total_cost - done_cost) / max(done_cost, 1e-9)
-            bar.set_postfix_str(f"ETA {eta / 60:.1f} min, last: {task.name}", refresh=False)
-            bar.update(1)
+        done_cost, pending = 0.0, set(futures)
+        while pending:
+            finished, pending = concurrent.futures.wait(
+                pending, timeout=tick_s, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                index = futures[future]
+                task = tasks[index]
+                try:
+                    results[index] = future.result()
+                except Exception as error:  # noqa: BLE001 — every task's failure is collected and reported
+                    failures.append(f"{task.name}: {_summary(error)} (log: {task.log})")
+                done_cost += task.cost
+                elapsed = time.monotonic() - started
+                eta = elapsed * (total_cost - done_cost) / max(done_cost, 1e-9)
+                bar.set_postfix_str(f"ETA {eta / 60:.1f} min, last: {task.name}", refresh=False)
+                bar.update(1)
+            bar.refresh()  # the elapsed time moves on between tasks too
+            if tick is not None:
+                tick()
     if failures:
         raise FlorenzError(
             f"{len(failures)} of {len(tasks)} {stage} task(s) failed; what finished is kept, and "

@@ -210,7 +210,7 @@ def study(config: StudyConfig) -> int:
         )
         for size in grid.sizes
     ]
-    run_stage("vision", _distinct_towers(vision), launcher)
+    run_stage("vision", _distinct_towers(vision), launcher, lambda: timed("vision"))
     timed("vision")
 
     start_tasks = [
@@ -232,11 +232,11 @@ def study(config: StudyConfig) -> int:
         )
         for size, variant in pairs
     ]
-    starts = dict(zip(pairs, run_stage("starts", start_tasks, launcher)))
+    starts = dict(zip(pairs, run_stage("starts", start_tasks, launcher, lambda: timed("starts"))))
     timed("starts")
 
     runs = training_runs(config, grid, world, starts, out)
-    run_stage("train", runs, launcher)
+    run_stage("train", runs, launcher, lambda: timed("train"))
     timed("train")
 
     run_dirs = [task.config.out for task in runs]
@@ -255,6 +255,7 @@ def study(config: StudyConfig) -> int:
             for run, task in zip(run_dirs, runs)
         ],
         launcher,
+        lambda: timed("eval-loss"),
     )
     rows = collect_results(run_dirs, starts)
     write_atomically(out / RESULTS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
@@ -280,6 +281,7 @@ def study(config: StudyConfig) -> int:
             for run, cost in finals
         ],
         launcher,
+        lambda: timed("eval"),
     )
     timed("eval")
 

@@ -85,6 +85,25 @@ def test_empty_and_cut_off_outputs_are_results_not_errors(model, tiny_world, ima
     assert cut.full == tokenizer.decode(pieces[:2]).strip()
 
 
+def test_a_character_cut_in_half_by_max_new_tokens_is_dropped_not_shown_as_a_replacement_mark(
+        model, tiny_world, images, monkeypatch):
+    tokenizer = load_tokenizer(tiny_world)
+    words = tokenizer.encode("Два круга", add_special_tokens=False).ids
+    # byte-level BPE: every byte has a token of its own, named by the byte's character in the pre-tokenizer's
+    # byte-to-character table; 星 (not in the world's text) is 3 bytes, so 3 tokens
+    [(byte_characters, _)] = tokenizer.pre_tokenizer.pre_tokenize_str("星")
+    star = [tokenizer.token_to_id(character) for character in byte_characters]
+    assert len(star) == 3 and None not in star
+    for script, max_new_tokens, finished, full in (
+            (words + star, len(words) + 2, False, "Два круга"),  # cut after 2 of the 3 bytes: dropped
+            (words + star, len(words) + 3, False, "Два круга星"),  # cut right after the character: kept
+            (words + star[:2], 64, True, "Два круга\ufffd"),  # the model ended on half a character: shown
+            (star[1:] + words, len(words) + 2, False, "\ufffd\ufffdДва круга")):  # stray bytes inside: shown
+        monkeypatch.setattr(model, "decode", _Scripted(model, script, 1))
+        [output] = _predictor(model, tiny_world, max_new_tokens=max_new_tokens).caption(images[:1], "ru")
+        assert (output.full, output.finished) == (full, finished), script
+
+
 def test_world_prefixes_are_the_papers_but_russian_stops_before_the_agreeing_participle():
     assert PREFIX_SETS["paper"]["ru"] == "На картинке изображен"
     assert PREFIX_SETS["world"]["ru"] == "На картинке"

@@ -117,6 +117,13 @@ class Predictor:
         size = self.model.config.image_size
         return torch.stack([image_to_tensor(load_image(image), size) for image in images]).to(self.device)
 
+    def _decode(self, ids: list[int], finished: bool) -> str:
+        """Text of byte-level token ids. An output cut off by max_new_tokens may stop inside a multi-byte
+        character, whose bytes alone decode to U+FFFD: that half character is dropped. Anywhere else U+FFFD
+        stays, as it is what the model wrote (bytes that are not UTF-8)."""
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return (text if finished else text.rstrip("\ufffd")).strip()
+
     def _generate(self, images: Sequence[ImageInput], prompts: list[str], prefix: str,
                   on_batch: Callable[[int], None] | None) -> list[Generated]:
         prefix_pieces = self.tokenizer.encode(prefix, add_special_tokens=False).ids if prefix else []
@@ -137,10 +144,10 @@ class Predictor:
                 use_cache=self.settings.use_cache, no_repeat_ngram_size=self.settings.no_repeat_ngram_size,
                 length_penalty=self.settings.length_penalty)
             for continuation in continuations:
-                text = self.tokenizer.decode(continuation, skip_special_tokens=True).strip()
-                full = self.tokenizer.decode(prefix_pieces + continuation, skip_special_tokens=True).strip()
-                outputs.append(Generated(capitalise(text), full, prefix,
-                                         len(continuation) < self.settings.max_new_tokens))
+                finished = len(continuation) < self.settings.max_new_tokens
+                text = self._decode(continuation, finished)
+                full = self._decode(prefix_pieces + continuation, finished)
+                outputs.append(Generated(capitalise(text), full, prefix, finished))
             if on_batch is not None:
                 on_batch(len(prompt_ids))
         return outputs

@@ -1,5 +1,6 @@
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -15,6 +16,9 @@ from florenz.model.florenz import FlorenzModel
 from florenz.model.sizes import get_size
 from florenz.pretrain.config import VisionPretrainConfig
 from florenz.pretrain.vision import (
+    VISION_MODULES,
+    DenseAttributeHead,
+    batch_gradients,
     cell_features,
     cell_labels,
     linear_probe_accuracy,
@@ -64,6 +68,32 @@ def test_cell_features_average_the_adapter_grid_over_each_third_of_the_image():
         for column in range(3):
             block = grid[:, 2 * row:2 * row + 2, 2 * column:2 * column + 2].mean(dim=(1, 2))
             torch.testing.assert_close(features[:, 3 * row + column], block)
+
+
+def test_sharded_gradients_are_the_whole_batchs_and_do_not_depend_on_thread_timing():
+    """Shards on threads (the CPU path with several torch threads) against one backward over the whole batch
+    on the main thread, the reference: mean loss and every gradient equal to float32 rounding."""
+    torch.manual_seed(0)
+    config = get_size("world-xs")
+    model, head = FlorenzModel(config), DenseAttributeHead(config.encoder.d_model)
+    parameters = [p for name, p in model.named_parameters() if name.split(".", 1)[0] in VISION_MODULES]
+    parameters += list(head.parameters())
+    pixels, labels = torch.randn(7, 3, 48, 48), torch.randint(0, 3, (7, 9, 4))  # 7: unequal shards
+    loss, _ = head.loss_and_correct(head(cell_features(model, pixels)), labels)
+    reference = torch.autograd.grad(loss, parameters)
+    with ThreadPoolExecutor(3) as pool:
+        for shards in (1, 2, 3, 9):  # 9 > 7 images: no empty shard (its mean would be NaN)
+            sharded_loss = batch_gradients(model, head, parameters, pixels, labels, False, shards, pool)
+            torch.testing.assert_close(sharded_loss, loss.detach(), rtol=1e-6, atol=0)
+            for parameter, expected in zip(parameters, reference, strict=True):
+                # float32 rounding of sums in another order, against the size of the whole tensor
+                scale = expected.abs().max().item()
+                torch.testing.assert_close(parameter.grad, expected, rtol=1e-5, atol=1e-6 * scale)
+        runs = []
+        for _ in range(4):  # summed in shard order: bitwise the same however the threads interleave
+            batch_gradients(model, head, parameters, pixels, labels, False, 3, pool)
+            runs.append([parameter.grad.clone() for parameter in parameters])
+        assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(runs[0], run))
 
 
 def test_linear_probe_reads_linearly_separable_classes_and_not_random_labels():

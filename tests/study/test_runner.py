@@ -13,7 +13,7 @@ import pytest
 
 from florenz.errors import FlorenzError
 from florenz.study.config import StudyConfig
-from florenz.study.runner import Launcher, Task, run_stage
+from florenz.study.runner import Launcher, Task, cpu_seconds, run_stage
 
 # Task targets must be importable by name in a fresh worker process, so they live in a module written to a
 # directory on PYTHONPATH (the test modules themselves are imported by pytest's importlib mode, off sys.path).
@@ -46,6 +46,13 @@ TASKS_MODULE = textwrap.dedent(
         os.write(1, b"FD-STDOUT\\n")  # what C code (torch warnings) and subprocesses write
         os.write(2, b"FD-STDERR\\n")
         return "quiet"
+
+
+    def burn_then_wait(seconds, done):
+        started = time.process_time()
+        while time.process_time() - started < seconds:
+            pass
+        done.wait()
 
 
     def hang(config):
@@ -97,6 +104,29 @@ def test_the_tick_books_time_while_a_task_runs_not_only_when_it_ends(tmp_path, t
     assert ticks[-1][1], "the last tick comes after the task ended"
 
 
+def test_cpu_seconds_count_a_running_child_before_it_ends(tasks_module):
+    """The study books CPU time of tasks still running (a kill would lose them otherwise)."""
+    import multiprocessing
+
+    import study_tasks
+
+    context = multiprocessing.get_context("spawn")
+    done = context.Event()
+    child = context.Process(target=study_tasks.burn_then_wait, args=(1.5, done))
+    before = cpu_seconds()
+    child.start()
+    try:
+        deadline = time.monotonic() + 60
+        while cpu_seconds() - before < 1.5:  # the child's spin, seen while it runs
+            assert child.is_alive() and time.monotonic() < deadline, "the running child's CPU was not seen"
+            time.sleep(0.1)
+        assert child.is_alive()
+    finally:
+        done.set()
+        child.join()
+    assert cpu_seconds() - before >= 1.5  # and still counted once it has been reaped
+
+
 def test_every_failure_is_named_with_its_log_after_the_others_finished(tmp_path, tasks_module):
     order = str(tmp_path / "order.txt")
     tasks = [
@@ -134,7 +164,7 @@ def test_killed_study_process_leaves_no_worker_behind(tmp_path, tasks_module):
     hold its run's lock against the restarted study."""
     pid_file = tmp_path / "worker.pid"
     script = (
-        "from florenz.study.runner import Launcher, Task, run_stage\n"
+        "from florenz.study.runner import Launcher, Task, cpu_seconds, run_stage\n"
         f"run_stage('train', [Task('hang', 'study_tasks:hang', {{'pid_file': {str(pid_file)!r}}}, 1.0, "
         f"{str(tmp_path / 'hang.log')!r})], Launcher('local', workers=1))\n"
     )

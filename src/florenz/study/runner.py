@@ -77,6 +77,22 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of all its children: finished ones (os.times) and, on Linux, the
+    ones still running (/proc), so that a stage's running tasks are booked before they end, and a study
+    killed in the middle of an hour-long task still counts that hour."""
+    live = multiprocessing.active_children()  # first: it reaps the finished ones, whose time os.times holds
+    ticks, running = os.sysconf("SC_CLK_TCK"), 0
+    for child in live:
+        try:  # utime, stime, cutime, cstime: fields 14-17, after the parenthesised command name
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            running += sum(int(field) for field in fields[11:15])
+        except (OSError, IndexError, ValueError):  # no /proc (not Linux), or the child has just gone
+            continue
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system + running / ticks
+
+
 @dataclass
 class Launcher:
     """Where tasks run: 'local' worker processes, or 'slurm' jobs through submitit's executor `cluster`

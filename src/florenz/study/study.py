@@ -15,7 +15,6 @@ Stages, each resumable (a killed study rerun skips what is done):
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from florenz.model.sizes import get_size
 from florenz.pretrain.config import DecoderPretrainConfig, VisionPretrainConfig
 from florenz.scaling.config import FitConfig
 from florenz.study.config import DemoConfig, GridConfig, StudyConfig, resolve_grid
-from florenz.study.runner import Launcher, Task, run_stage
+from florenz.study.runner import Launcher, Task, cpu_seconds, run_stage
 from florenz.study.starting_points import starting_point, vision_part
 from florenz.train.config import OptimConfig, TrainConfig
 
@@ -178,12 +177,11 @@ def study(config: StudyConfig) -> int:
     clock = (0.0, 0.0)
 
     def timed(stage: str | None, cpu: bool = True) -> None:
-        """Adds wall and CPU time (this process and its finished workers) since the last call to `stage`;
-        `cpu=False` where workers are not this process's children (world build's forkserver pool), whose
-        CPU time os.times() cannot see."""
+        """Adds wall and CPU time (this process and its workers, running or finished) since the last call
+        to `stage`; `cpu=False` where workers are not this process's children (world build's forkserver
+        pool), whose CPU time cpu_seconds() cannot see."""
         nonlocal clock
-        times = os.times()
-        now = (time.monotonic(), times.user + times.system + times.children_user + times.children_system)
+        now = (time.monotonic(), cpu_seconds())
         if stage is not None:
             for key, spent in zip(("wall_s", "cpu_s"), (now[0] - clock[0], now[1] - clock[1])):
                 if key == "wall_s" or cpu:

@@ -13,7 +13,7 @@ import pytest
 
 from florenz.errors import FlorenzError
 from florenz.study.config import StudyConfig
-from florenz.study.runner import Launcher, Task, cpu_seconds, run_stage
+from florenz.study.runner import Launcher, Task, cpu_seconds, eta_seconds, run_stage
 
 # Task targets must be importable by name in a fresh worker process, so they live in a module written to a
 # directory on PYTHONPATH (the test modules themselves are imported by pytest's importlib mode, off sys.path).
@@ -127,6 +127,15 @@ def test_cpu_seconds_count_a_running_child_before_it_ends(tasks_module):
     assert cpu_seconds() - before >= 1.5  # and still counted once it has been reaped
 
 
+def test_the_eta_ignores_tasks_a_resumed_study_found_done():
+    # two tasks of cost 10 found finished in 5 s each (resumed), one of cost 2 that worked 60 s: 30 s per unit
+    finished = [(10.0, 5.0), (10.0, 5.0), (2.0, 60.0)]
+    assert eta_seconds(finished, remaining_cost=4.0, parallel=2) == pytest.approx(4 * 30 / 2)
+    assert eta_seconds(finished[:2], remaining_cost=4.0, parallel=2) is None  # no pace known yet
+    assert eta_seconds(finished[:2], remaining_cost=0.0, parallel=2) == 0.0  # nothing left
+    assert eta_seconds(finished, 4.0, 1, done_before_s=1.0) == pytest.approx(4 * 70 / 22)
+
+
 def test_every_failure_is_named_with_its_log_after_the_others_finished(tmp_path, tasks_module):
     order = str(tmp_path / "order.txt")
     tasks = [
@@ -164,7 +173,7 @@ def test_killed_study_process_leaves_no_worker_behind(tmp_path, tasks_module):
     hold its run's lock against the restarted study."""
     pid_file = tmp_path / "worker.pid"
     script = (
-        "from florenz.study.runner import Launcher, Task, cpu_seconds, run_stage\n"
+        "from florenz.study.runner import Launcher, Task, cpu_seconds, eta_seconds, run_stage\n"
         f"run_stage('train', [Task('hang', 'study_tasks:hang', {{'pid_file': {str(pid_file)!r}}}, 1.0, "
         f"{str(tmp_path / 'hang.log')!r})], Launcher('local', workers=1))\n"
     )

@@ -35,10 +35,11 @@ class Task:
     log: str  # file that receives the task's stdout and stderr
 
 
-def run_task(target: str, config: Any, threads: int, log: str, own_process: bool) -> Any:
-    """Run one task with `threads` torch threads, its output appended to `log`. In a process of its own
-    (`own_process`) the file descriptors are redirected too, so that C-level output (torch warnings) and
-    subprocesses cannot write over the study's progress bar."""
+def run_task(target: str, config: Any, threads: int, log: str, own_process: bool) -> tuple[Any, float]:
+    """Run one task with `threads` torch threads, its output appended to `log`; (its result, its wall-clock
+    seconds). In a process of its own (`own_process`) the file descriptors are redirected too, so that
+    C-level output (torch warnings) and subprocesses cannot write over the study's progress bar."""
+    started = time.monotonic()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -54,7 +55,7 @@ def run_task(target: str, config: Any, threads: int, log: str, own_process: bool
             os.dup2(handle.fileno(), fd)
         sys.stdout = sys.stderr = handle
         try:
-            return getattr(importlib.import_module(module), name)(config)
+            return getattr(importlib.import_module(module), name)(config), time.monotonic() - started
         except Exception:
             traceback.print_exc(file=handle)  # the log keeps the whole story; the study names the log
             raise
@@ -184,6 +185,24 @@ def _summary(error: BaseException) -> str:
     return message if isinstance(error, FlorenzError) else f"{type(error).__name__}: {message}".rstrip(": ")
 
 
+# a task that ends sooner found its work already done (a resumed study): it says nothing of the stage's pace
+DONE_BEFORE_S = 20.0
+
+
+def eta_seconds(finished: list[tuple[float, float]], remaining_cost: float, parallel: int,
+                done_before_s: float = DONE_BEFORE_S) -> float | None:
+    """Seconds left in a stage: the remaining cost at the pace (seconds per unit of cost) of the finished
+    tasks that did their work here, given as (cost, seconds), run `parallel` at a time;
+    None before one has."""
+    if remaining_cost <= 0:
+        return 0.0
+    worked = [(cost, seconds) for cost, seconds in finished if seconds >= done_before_s]
+    if not worked:
+        return None
+    pace = sum(seconds for _, seconds in worked) / max(sum(cost for cost, _ in worked), 1e-12)
+    return remaining_cost * pace / max(parallel, 1)
+
+
 def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[[], None] | None = None,
               tick_s: float = 30.0) -> list[Any]:
     """Run `tasks` (longest first) and return their results in the given order; FlorenzError naming every
@@ -198,7 +217,6 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[
     total_cost = sum(task.cost for task in tasks) or 1.0
     results: list[Any] = [None] * len(tasks)
     failures = []
-    started = time.monotonic()
     with (
         launcher.executor() as pool,
         # the ETA is the study's own, from the tasks' costs: tqdm's (time per task) would count a tiny
@@ -216,7 +234,9 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[
             pool.submit(run_task, tasks[i].target, tasks[i].config, threads, tasks[i].log, own_process): i
             for i in order
         }
-        done_cost, pending = 0.0, set(futures)
+        done_cost, pending, paces = 0.0, set(futures), []
+        # local workers run `workers` tasks at a time; SLURM runs every submitted job at once
+        parallel = launcher.workers if launcher.kind == "local" else len(tasks)
         while pending:
             finished, pending = concurrent.futures.wait(
                 pending, timeout=tick_s, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -224,13 +244,14 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[
                 index = futures[future]
                 task = tasks[index]
                 try:
-                    results[index] = future.result()
+                    results[index], seconds = future.result()
+                    paces.append((task.cost, seconds))
                 except Exception as error:  # noqa: BLE001 — every task's failure is collected and reported
                     failures.append(f"{task.name}: {_summary(error)} (log: {task.log})")
                 done_cost += task.cost
-                elapsed = time.monotonic() - started
-                eta = elapsed * (total_cost - done_cost) / max(done_cost, 1e-9)
-                bar.set_postfix_str(f"ETA {eta / 60:.1f} min, last: {task.name}", refresh=False)
+                eta = eta_seconds(paces, total_cost - done_cost, min(parallel, max(len(pending), 1)))
+                left = "ETA after the first task that runs here" if eta is None else f"ETA {eta / 60:.1f} min"
+                bar.set_postfix_str(f"{left}, last: {task.name}", refresh=False)
                 bar.update(1)
             bar.refresh()  # the elapsed time moves on between tasks too
             if tick is not None:

@@ -93,12 +93,14 @@ def test_tasks_run_longest_first_with_their_threads_and_results_come_back_in_ord
 
 def test_the_tick_books_time_while_a_task_runs_not_only_when_it_ends(tmp_path, tasks_module):
     """A study killed in the middle of an hour-long training run must not lose the stage's hour."""
-    ticks: list[tuple[float, bool]] = []
+    ticks: list[tuple[float, bool, str]] = []
     done = tmp_path / "order.txt"
     started = time.monotonic()
     run_stage("train", [task(tmp_path, "long", "record", 1, order=str(done), sleep=2.0)], Launcher("local"),
-              tick=lambda: ticks.append((time.monotonic() - started, done.exists())), tick_s=0.25)
-    running = [at for at, finished in ticks if not finished]
+              tick=lambda stage: ticks.append((time.monotonic() - started, done.exists(), stage)),
+              tick_s=0.25)
+    assert {stage for _, _, stage in ticks} == {"train"}
+    running = [at for at, finished, _ in ticks if not finished]
     assert len(running) >= 3, ticks  # a worker's start-up is ~1 s; the task sleeps 2 s more
     assert max(b - a for a, b in zip(running, running[1:])) < 1.0, ticks
     assert ticks[-1][1], "the last tick comes after the task ended"

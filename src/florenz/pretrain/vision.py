@@ -327,9 +327,11 @@ def _pretrain(config: VisionPretrainConfig, world: WorldInfo, model_config: Any,
 
     model.train()
     # CPU: one shard of each batch per torch thread, each on a thread of its own with one torch thread
-    threads = torch.get_num_threads() if device.type == "cpu" else 1
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="vision-shard") if threads > 1 else None
-    torch.set_num_threads(1 if pool is not None else threads)
+    threads = torch.get_num_threads()
+    shards = threads if device.type == "cpu" else 1
+    pool = ThreadPoolExecutor(shards, thread_name_prefix="vision-shard") if shards > 1 else None
+    if pool is not None:
+        torch.set_num_threads(1)
     started = time.perf_counter()
     try:
         with tqdm(total=total_steps * config.batch_size, unit="sample", unit_scale=True,
@@ -341,7 +343,7 @@ def _pretrain(config: VisionPretrainConfig, world: WorldInfo, model_config: Any,
                 cursor += config.batch_size
                 set_learning_rate(optimizer, config.lr * lr_factor(step, total_steps, optim))
                 loss = batch_gradients(model, head, clipped, pixels[index].to(device),
-                                       labels[index].to(device), bf16, threads, pool)
+                                       labels[index].to(device), bf16, shards, pool)
                 if not math.isfinite(loss.item()):
                     raise FlorenzError(f"step {step + 1}: the loss is {loss.item()}; nothing was written. "
                                        f"Lower --lr or use --precision fp32")
@@ -351,9 +353,9 @@ def _pretrain(config: VisionPretrainConfig, world: WorldInfo, model_config: Any,
                 bar.update(config.batch_size)
                 bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     finally:
-        torch.set_num_threads(threads)
         if pool is not None:
             pool.shutdown()
+            torch.set_num_threads(threads)
     samples_per_s = total_steps * config.batch_size / (time.perf_counter() - started)
 
     probe_labels = torch.from_numpy(np.stack([cell_labels(scene) for scene in probe_scenes]))

@@ -78,7 +78,7 @@ PRESETS: dict[str, GridConfig] = {
     ),
     # five sizes (three BART, two Gemma kind) x 4 budgets x 2 starts; the 20k budget keeps world-s-gemma,
     # the slowest size, to about an hour per run at one thread (~5 samples/s beside a second worker), so
-    # the study takes a few hours, not a working day (at 40k it was ~9 h on 2 cores)
+    # the study takes a few hours, not a working day (40k would have taken ~9 h on 2 cores)
     "full": GridConfig(
         sizes=("world-xxs", "world-xs", "world-s", "world-xs-gemma", "world-s-gemma"),
         budgets=(2500, 5000, 10000, 20000),

@@ -203,15 +203,17 @@ def eta_seconds(finished: list[tuple[float, float]], remaining_cost: float, para
     return remaining_cost * pace / max(parallel, 1)
 
 
-def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[[], None] | None = None,
+def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[[str], None] | None = None,
               tick_s: float = 30.0) -> list[Any]:
     """Run `tasks` (longest first) and return their results in the given order; FlorenzError naming every
-    failed task and its log once all have ended (the others' work is kept). `tick` is called after each task
-    and at least every `tick_s` seconds while tasks run (the study books its time with it, so a killed study
-    loses at most that much of the stage's time)."""
+    failed task and its log once all have ended (the others' work is kept). `tick(stage)` is called after
+    each task, at least every `tick_s` seconds while tasks run, and once the stage has ended (the study books
+    its time with it, so a killed study loses at most that much of the stage's time)."""
     from tqdm import tqdm
 
     if not tasks:
+        if tick is not None:
+            tick(stage)
         return []
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].cost)
     total_cost = sum(task.cost for task in tasks) or 1.0
@@ -255,7 +257,9 @@ def run_stage(stage: str, tasks: list[Task], launcher: Launcher, tick: Callable[
                 bar.update(1)
             bar.refresh()  # the elapsed time moves on between tasks too
             if tick is not None:
-                tick()
+                tick(stage)
+    if tick is not None:  # the pool's shutdown is the stage's time too
+        tick(stage)
     if failures:
         raise FlorenzError(
             f"{len(failures)} of {len(tasks)} {stage} task(s) failed; what finished is kept, and "

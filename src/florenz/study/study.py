@@ -208,8 +208,7 @@ def study(config: StudyConfig) -> int:
         )
         for size in grid.sizes
     ]
-    run_stage("vision", _distinct_towers(vision), launcher, lambda: timed("vision"))
-    timed("vision")
+    run_stage("vision", _distinct_towers(vision), launcher, timed)
 
     start_tasks = [
         Task(
@@ -230,12 +229,10 @@ def study(config: StudyConfig) -> int:
         )
         for size, variant in pairs
     ]
-    starts = dict(zip(pairs, run_stage("starts", start_tasks, launcher, lambda: timed("starts"))))
-    timed("starts")
+    starts = dict(zip(pairs, run_stage("starts", start_tasks, launcher, timed)))
 
     runs = training_runs(config, grid, world, starts, out)
-    run_stage("train", runs, launcher, lambda: timed("train"))
-    timed("train")
+    run_stage("train", runs, launcher, timed)
 
     run_dirs = [task.config.out for task in runs]
     run_stage(
@@ -253,7 +250,7 @@ def study(config: StudyConfig) -> int:
             for run, task in zip(run_dirs, runs)
         ],
         launcher,
-        lambda: timed("eval-loss"),
+        timed,
     )
     rows = collect_results(run_dirs, starts)
     write_atomically(out / RESULTS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
@@ -279,9 +276,8 @@ def study(config: StudyConfig) -> int:
             for run, cost in finals
         ],
         launcher,
-        lambda: timed("eval"),
+        timed,
     )
-    timed("eval")
 
     from florenz.scaling.fit import fit
 

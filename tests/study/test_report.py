@@ -21,7 +21,7 @@ from florenz.study.findings import (
     right_language_differences,
     write_study_report,
 )
-from florenz.study.report import coefficient_verdict, find_cjk_font
+from florenz.study.report import coefficient_verdict, find_cjk_font, per_size
 
 CHROMIUM = Path("/usr/bin/chromium")
 LANGS = ("en", "de", "fr", "es", "ru", "zh")
@@ -345,3 +345,8 @@ def test_report_opens_in_headless_chromium(report):
     if find_cjk_font() is not None:
         assert ["'Florenz CJK'", "loaded"] in fonts or ["Florenz CJK", "loaded"] in fonts, fonts
     assert (root / "report.png").stat().st_size > 10_000
+
+
+def test_per_size_settings_read_as_words_not_json():
+    assert per_size({}, 0.001) == "all sizes 0.001"
+    assert per_size({"world-xxs": 128000}, 32000, "{:,}") == "world-xxs 128,000; other sizes 32,000"

@@ -18,7 +18,15 @@ import numpy as np
 
 from florenz.errors import FlorenzError
 from florenz.files import read_json_lines
-from florenz.study.report import Example, Finding, Section, coefficient_verdict, setup_section, write_report
+from florenz.study.report import (
+    Example,
+    Finding,
+    Section,
+    coefficient_verdict,
+    per_size,
+    setup_section,
+    write_report,
+)
 
 LANGS = ("en", "de", "fr", "es", "ru", "zh")
 # Law 2 in log10 space, the paper's v1 Table 3 (no T term there); the AAAI version adds T without printing b3.
@@ -476,11 +484,10 @@ def grid_section(plan: dict[str, Any], root: Path) -> Section:
     """How learning rate and vision budget were chosen, with the towers' measured accuracies."""
     grid = plan["grid"]
     paragraphs = [
-        f"Preset '{plan['config']['preset']}'. Peak learning rate: {grid['default_lr']} unless named "
-        f"({json.dumps(grid['lr'])}): 1e-3 trained the world's small sizes from pre-trained starts fastest "
+        f"Preset '{plan['config']['preset']}'. Peak learning rate: {per_size(grid['lr'], grid['default_lr'])}"
+        ". 1e-3 trained the world's small sizes from pre-trained starts fastest "
         "without loss spikes; the full preset runs sizes from world-s up at 5e-4. Vision pre-training "
-        "images: "
-        f"{grid['default_vision_samples']:,} unless named ({json.dumps(grid['vision_samples'])}): the 32 px "
+        f"images: {per_size(grid['vision_samples'], grid['default_vision_samples'], '{:,}')}. The 32 px "
         "world-xxs tower learns colours only after about 128k images (dense colour accuracy 0.20 at 32k, "
         "0.87 "
         "at 128k in session 1's measurement), while the 48-64 px towers of larger sizes reach it by 32k. "

@@ -12,7 +12,6 @@ import base64
 import functools
 import html
 import io
-import json
 import platform
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -265,6 +264,14 @@ def write_report(
     return markdown, page
 
 
+def per_size(values: dict[str, Any], default: Any, form: str = "{}") -> str:
+    """A grid setting named per size with a default, e.g. "world-xxs 128,000; other sizes 32,000"."""
+    if not values:
+        return f"all sizes {form.format(default)}"
+    named = "; ".join(f"{size} {form.format(value)}" for size, value in values.items())
+    return f"{named}; other sizes {form.format(default)}"
+
+
 def setup_section(plan: dict[str, Any], timings: dict[str, dict[str, float]]) -> Section:
     grid, config = plan["grid"], plan["config"]
     schedule = config["schedule"] + (
@@ -281,10 +288,10 @@ def setup_section(plan: dict[str, Any], timings: dict[str, dict[str, float]]) ->
         ["budgets S", ", ".join(f"{b:,}" for b in grid["budgets"])],
         ["decoder starts", ", ".join(grid["variants"]) + " (A: English-only LM, high T; B: all six, low T)"],
         ["schedule", schedule],
-        ["peak learning rate", json.dumps(grid["lr"]) + f", other sizes {grid['default_lr']}"],
+        ["peak learning rate", per_size(grid["lr"], grid["default_lr"])],
         [
             "vision pre-training images",
-            json.dumps(grid["vision_samples"]) + f", other sizes {grid['default_vision_samples']:,}",
+            per_size(grid["vision_samples"], grid["default_vision_samples"], "{:,}"),
         ],
         ["decoder LM pre-training lines", f"{grid['decoder_samples']:,}"],
         ["batch", str(grid["batch_size"])],

@@ -26,6 +26,8 @@ from florenz.pretrain.vision import (
     probe_accuracies,
     render_pool,
 )
+from florenz.train.config import OptimConfig
+from florenz.train.optim import build_optimizer
 from florenz.world.config import WorldConfig
 from florenz.world.scene import Scene, SceneObject
 
@@ -94,6 +96,39 @@ def test_sharded_gradients_are_the_whole_batchs_and_do_not_depend_on_thread_timi
             batch_gradients(model, head, parameters, pixels, labels, False, 3, pool)
             runs.append([parameter.grad.clone() for parameter in parameters])
         assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(runs[0], run))
+
+
+def test_a_step_from_sharded_gradients_is_the_step_from_backward():
+    """Clip and the fused AdamW step of pretrain vision after batch_gradients against the same after
+    loss.backward(): fused AdamW pairs gradient and weight in memory order, so a gradient in another layout
+    than its weight (autograd.grad gives conv weights channels-last) updates the wrong weights."""
+    config = get_size("world-xs")
+    pixels, labels = torch.randn(6, 3, 48, 48), torch.randint(0, 3, (6, 9, 4))
+
+    def one_step(shards: int) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        trainable = torch.nn.ModuleDict({"model": FlorenzModel(config),
+                                         "head": DenseAttributeHead(config.encoder.d_model)})
+        for name, parameter in trainable["model"].named_parameters():
+            parameter.requires_grad_(name.split(".", 1)[0] in VISION_MODULES)
+        parameters = [p for p in trainable.parameters() if p.requires_grad]
+        optimizer = build_optimizer(trainable, OptimConfig(lr=1e-2, weight_decay=0.05))
+        model, head = trainable["model"], trainable["head"]
+        if shards:
+            with ThreadPoolExecutor(shards) as pool:
+                batch_gradients(model, head, parameters, pixels, labels, False, shards, pool)
+        else:  # the reference
+            head.loss_and_correct(head(cell_features(model, pixels)), labels)[0].backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        return [parameter.detach().clone() for parameter in parameters]
+
+    reference = one_step(0)
+    for shards in (1, 2):
+        for expected, stepped in zip(reference, one_step(shards), strict=True):
+            # Adam's first step moves each weight by about lr whatever its gradient's size, so a gradient
+            # near 0 that rounds otherwise may move lr/10; a misplaced one moves ~lr (1e-2) anywhere
+            torch.testing.assert_close(stepped, expected, rtol=1e-5, atol=1e-3)
 
 
 def test_linear_probe_reads_linearly_separable_classes_and_not_random_labels():

@@ -150,7 +150,15 @@ def batch_gradients(model: nn.Module, head: DenseAttributeHead, parameters: list
     results = list(map(shard, pieces) if pool is None else pool.map(shard, pieces))
     for index, parameter in enumerate(parameters):
         used = [gradients[index] for _, gradients in results if gradients[index] is not None]
-        parameter.grad = sum(used[1:], used[0]) if used else None  # None, as backward() leaves an unused one
+        if not used:
+            parameter.grad = None  # as backward() leaves an unused parameter
+            continue
+        # in the parameter's own layout, as backward() leaves it: autograd.grad returns a conv weight's
+        # gradient channels-last, and CPU fused AdamW pairs gradient and weight in memory order
+        gradient = torch.empty_like(parameter).copy_(used[0])
+        for more in used[1:]:
+            gradient.add_(more)
+        parameter.grad = gradient
     return sum((loss for loss, _ in results[1:]), results[0][0])
 
 

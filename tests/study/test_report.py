@@ -19,6 +19,7 @@ from florenz.study.findings import (
     law_findings,
     prefix_differences,
     right_language_differences,
+    tower_verdict,
     write_study_report,
 )
 from florenz.study.report import coefficient_verdict, find_cjk_font, per_size
@@ -228,7 +229,8 @@ def test_report_states_the_verdicts_computed_from_the_numbers(report):
     for finding in findings:
         assert finding.statement() in text
     assert "wsd (one run per size and start" in text  # the schedule used
-    assert "128k images" in text  # how the vision budget was chosen
+    assert "world-xxs 128,000; other sizes 32,000" in text  # the vision budget, and why
+    assert "at least 80% of object colours" in text
 
 
 def _pycocoevalcap_items(hypotheses: list[str], references: list[list[str]], lang: str) -> np.ndarray:
@@ -350,3 +352,13 @@ def test_report_opens_in_headless_chromium(report):
 def test_per_size_settings_read_as_words_not_json():
     assert per_size({}, 0.001) == "all sizes 0.001"
     assert per_size({"world-xxs": 128000}, 32000, "{:,}") == "world-xxs 128,000; other sizes 32,000"
+
+
+def test_tower_verdict_names_the_towers_under_the_colour_threshold_and_only_those():
+    def tower(size: str, colour: float) -> dict:
+        return {"size": size, "dense_head_accuracy": {"colour": colour, "shape": 0.5}}
+
+    assert "every tower reaches 80%" in tower_verdict([tower("world-xs", 0.98), tower("world-xxs", 0.81)])
+    weak = tower_verdict([tower("world-xs", 0.76), tower("world-xxs", 0.81)])
+    assert "world-xs (0.76) stays below 80%" in weak and "world-xxs" not in weak
+    assert "no vision tower" in tower_verdict([]).lower()

@@ -27,6 +27,8 @@ from florenz.world.languages import LANGUAGES
 VARIANTS = {"A": "en", "B": "all"}
 DECODER_METADATA = "decoder_pretraining.json"
 STARTING_POINT = "starting_point.json"
+# Dense-head colour accuracy below which a vision pre-training is reported as too weak to help the VLM.
+WEAK_TOWER_COLOUR_ACCURACY = 0.8
 
 
 # --- the steps' configs -----------------------------------------------------------------------------------

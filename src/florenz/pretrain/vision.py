@@ -52,7 +52,12 @@ from florenz.errors import FlorenzError
 from florenz.files import write_directory_atomically
 from florenz.model.accounting import VISION_MODULES
 from florenz.model.sizes import get_size
-from florenz.pretrain.config import VisionPretrainConfig, claimed_output, vision_signature
+from florenz.pretrain.config import (
+    WEAK_TOWER_COLOUR_ACCURACY,
+    VisionPretrainConfig,
+    claimed_output,
+    vision_signature,
+)
 from florenz.train.config import OptimConfig
 from florenz.train.device import pick_device, use_bf16
 from florenz.train.optim import build_optimizer, lr_factor, set_learning_rate
@@ -79,9 +84,6 @@ def cell_labels(scene: Scene) -> np.ndarray:
         labels[row * GRID_CELLS + column] = [values.index(getattr(obj, name))
                                              for name, values in ATTRIBUTES.items()]
     return labels
-
-# Dense-head colour accuracy below which a finished pre-training is reported as too weak to help the VLM.
-WEAK_TOWER_COLOUR_ACCURACY = 0.8
 
 
 def cell_features(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:

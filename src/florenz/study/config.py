@@ -60,7 +60,7 @@ class GridConfig:
         return self.vision_samples.get(size, self.default_vision_samples)
 
 
-# world-xxs: a 32 px tower learns colours only after ~128k images (session 1: dense colour accuracy 0.20
+# world-xxs: a 32 px tower learns colours only after ~128k images (measured: dense colour accuracy 0.20
 # at 32k, 0.87 at 128k); larger towers at 48-64 px reach it by 32k. Learning rates: 1e-3 trains the world's
 # small sizes from pre-trained starts fastest without spikes; sizes from world-s up are run at 5e-4.
 PRESETS: dict[str, GridConfig] = {

@@ -227,3 +227,28 @@ def test_fit_returns_the_fits_it_wrote(tmp_path):
     fits = fit(config)
     written = json.loads((tmp_path / "o" / "fits.json").read_text())
     assert written["sc"]["law2"]["b1"] == fits["sc"]["law2"]["b1"]
+
+
+def test_the_samples_axis_is_labelled_at_the_budgets_without_minor_labels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from florenz.scaling.plots import label_samples
+
+    figure, axis = plt.subplots()
+    budgets = np.array([2528, 5024, 10016, 20000, 2528, 20000])  # under a decade: matplotlib's default labels
+    axis.plot(budgets, np.ones(len(budgets)))  # its minor ticks 3x10^3, 4x10^3, ... over each other
+    axis.set_xscale("log")
+    label_samples(axis, budgets)
+    figure.canvas.draw()
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["2,528", "5,024", "10,016", "20,000"]
+    assert not any(label.get_text() for label in axis.get_xticklabels(minor=True))
+    many = np.geomspace(1000, 64000, 40).round()  # many checkpoints: 5 shown, first and last, spread in log S
+    label_samples(axis, many, most=5)
+    figure.canvas.draw()
+    shown = [float(label.get_text().replace(",", "")) for label in axis.get_xticklabels()]
+    assert len(shown) == 5 and shown[0] == 1000 and shown[-1] == 64000 and set(shown) <= set(many)
+    assert np.ptp(np.diff(np.log(shown))) < 0.1 * np.log(64)  # about evenly spaced on the log axis
+    plt.close(figure)

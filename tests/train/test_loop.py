@@ -1,5 +1,7 @@
 import dataclasses
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -204,6 +206,19 @@ def test_a_run_directory_is_never_reused_with_other_settings_or_taken_over(tiny_
         train(make_config(tiny_world, foreign, steps=3))
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
+
+
+def test_the_same_data_directory_spelled_relative_is_the_same_run(tiny_world, tmp_path, monkeypatch):
+    """A study started with an absolute --out and resumed with a relative one (or from another working
+    directory) passes its runs the same directories spelled otherwise: that is no change of settings."""
+    run = tmp_path / "run"
+    train(make_config(tiny_world, run, steps=3))
+    monkeypatch.chdir(tiny_world.parent)
+    train(make_config(Path(tiny_world.name), run, steps=3))  # finished: left alone, no settings error
+    other = tmp_path / "other_world"
+    shutil.copytree(tiny_world, other)
+    with pytest.raises(ConfigError, match="data differ"):
+        train(make_config(other, run, steps=3))
 
 
 def test_the_cli_trains_then_leaves_the_finished_run_alone(tiny_world, tmp_path, capsys):

@@ -47,6 +47,19 @@ def _panels(plt, count: int):
     return figure, axes[0]
 
 
+def label_samples(axis, samples: np.ndarray, most: int = 6) -> None:
+    """Tick the log S axis at the seen-sample budgets themselves: under a decade of S, matplotlib labels its
+    minor ticks (2x10^3, 3x10^3, ...) and they run into each other."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    budgets = np.unique(samples)
+    if len(budgets) > most:  # evenly spread in log S
+        budgets = budgets[np.unique(np.linspace(0, len(budgets) - 1, most).round().astype(int))]
+    axis.xaxis.set_major_locator(FixedLocator(budgets))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _loss_vs_compute(plt, fits: dict[str, Any], rows: Rows, splits: tuple[str, ...], out: Path) -> list[Path]:
     figure, axes = _panels(plt, len(splits))
     grid = np.geomspace(rows.C.min() / 1.5, rows.C.max() * 1.5, 200)[:, None]
@@ -96,6 +109,7 @@ def _loss_vs_samples(plt, fits: dict[str, Any], rows: Rows, splits: tuple[str, .
                               lw=1)
         axis.set(xscale="log", yscale="log", xlabel="seen samples S", ylabel=f"{split.upper()} loss",
                  title=f"{split.upper()}, law 2 ({form or 'no fit'})")
+        label_samples(axis, rows.S)
     # one legend entry per size (colour) and per starting point (marker), not per combination
     handles = [Line2D([], [], color=colour, marker="o", ls="", label=f"P={size:.3g}")
                for size, colour in zip(sizes, colours)]

@@ -129,6 +129,14 @@ OPERATIONAL_SETTINGS = ("out", "threads", "save_every", "keep_last", "log_every"
                         "activation_checkpointing")
 # Settings a resume may change with --resume-with-changes: the optimizer state and the data order stay valid.
 RESUMABLE_CHANGES = ("optim.lr", "optim.grad_clip", "precision", "skip_bad_samples")
+# Directory settings: the same directory spelled another way (relative or absolute, ./, ..) is no change.
+PATH_SETTINGS = ("data", "init")
+
+
+def _same_setting(key: str, saved: Any, current: Any) -> bool:
+    if key in PATH_SETTINGS and saved and current:
+        return Path(saved).resolve() == Path(current).resolve()
+    return saved == current
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -148,7 +156,8 @@ def _check_run_dir(run_dir: Path, config: TrainConfig) -> dict[str, list[Any]]:
     if saved_path.is_file():
         saved, current = _flat(ckpt.read_json(saved_path)), _flat(to_dict(config))
         changed = {key: [saved.get(key), current.get(key)] for key in sorted(set(saved) | set(current))
-                   if key not in OPERATIONAL_SETTINGS and saved.get(key) != current.get(key)}
+                   if key not in OPERATIONAL_SETTINGS
+                   and not _same_setting(key, saved.get(key), current.get(key))}
         fixed = [key for key in changed if key not in RESUMABLE_CHANGES]
         if fixed or (changed and not config.resume_with_changes):
             fix = (f"{', '.join(fixed)} cannot change within a run: rerun with its {TRAIN_CONFIG} (--config) "

@@ -129,6 +129,16 @@ def test_a_rerun_skips_current_rows_and_redoes_a_changed_checkpoint(run, capsys)
         eval_loss(config)
 
 
+def test_the_same_world_spelled_relative_keeps_the_rows_current(run, tiny_world, capsys, monkeypatch):
+    """A study resumed with its directory spelled otherwise names the same world another way: no rerun."""
+    run_dir, rows = run
+    monkeypatch.chdir(tiny_world.parent)
+    config = EvalLossConfig(run=str(run_dir), world=tiny_world.name, max_samples_per_set=SET_SAMPLES,
+                            length_samples=16)
+    assert eval_loss(config) == rows
+    assert "have current rows" in capsys.readouterr().out
+
+
 def test_bad_runs_are_named_errors(tmp_path, tiny_world, capsys):
     with pytest.raises(FlorenzError, match="not a run directory"):
         eval_loss(EvalLossConfig(run=str(tmp_path)))

@@ -194,6 +194,13 @@ def aggregate(per_set: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str
 
 # --- the verb -----------------------------------------------------------------------------------------------
 
+def _resolved(settings: Any) -> Any:
+    """A row's evaluation settings with its world path resolved (rows before this recorded it as given)."""
+    if isinstance(settings, dict) and isinstance(settings.get("world"), str):
+        return {**settings, "world": str(Path(settings["world"]).resolve())}
+    return settings
+
+
 def eval_loss(config: EvalLossConfig) -> list[dict[str, Any]]:
     """Evaluate the run's checkpoints that have no current row; returns all rows of RUN/eval_loss.jsonl."""
     from tqdm import tqdm
@@ -204,7 +211,8 @@ def eval_loss(config: EvalLossConfig) -> list[dict[str, Any]]:
     train_config = read_train_config(run_dir)
     checkpoints = run_checkpoints(run_dir)
     world = read_world(config.world or train_config.data)
-    settings = {"world": str(world.path), "world_manifest_sha256": world.manifest_sha256,
+    # the world resolved: the same directory spelled relative or absolute (a resumed study) is no change
+    settings = {"world": str(world.path.resolve()), "world_manifest_sha256": world.manifest_sha256,
                 "max_samples_per_set": config.max_samples_per_set,
                 "max_prompt_tokens": config.max_prompt_tokens, "max_target_tokens": config.max_target_tokens,
                 "length_samples": config.length_samples}
@@ -217,7 +225,7 @@ def eval_loss(config: EvalLossConfig) -> list[dict[str, Any]]:
         digest = weights_sha256(directory)
         old = rows.get(name)
         if config.overwrite or old is None or old.get("checkpoint_sha256") != digest or \
-                old.get("eval") != settings:
+                _resolved(old.get("eval")) != settings:
             todo.append((directory, name, seen, digest))
     if not todo:
         print(f"eval-loss: all {len(checkpoints)} checkpoint(s) of {run_dir} have current rows in {path}")

@@ -17,7 +17,7 @@ import pytest
 from florenz.config import ConfigError
 from florenz.errors import FlorenzError
 from florenz.study.config import StudyConfig, resolve_grid
-from florenz.study.study import study
+from florenz.study.study import collect_results, study
 
 # 1 size x 2 budgets x 2 starts: 2 WSD runs (each with one cool-down branch), 4 checkpoints; a minute's work
 TINY_GRID = {
@@ -147,3 +147,17 @@ def test_slurm_launcher_without_slurm_stops_before_any_task(tiny_world, tmp_path
     with pytest.raises(FlorenzError, match="no sbatch on PATH"):
         study(config)
     assert not (tmp_path / "study" / "logs").exists() and not (tmp_path / "study" / "starts").exists()
+
+
+def test_results_keep_their_start_when_the_study_is_resumed_with_its_directory_spelled_otherwise(
+        tmp_path, monkeypatch):
+    """Runs record their start as the first invocation spelled it (absolute); a resumed study relative."""
+    start = tmp_path / "study" / "starts" / "init-world-xxs-en-0"
+    run = tmp_path / "study" / "runs" / "world-xxs-A"
+    run.mkdir(parents=True)
+    (run / "train_config.json").write_text(json.dumps({"init": str(start)}))
+    (run / "eval_loss.jsonl").write_text(json.dumps({"size": "world-xxs", "S": 1000, "uc": 2.0}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    starts = {("world-xxs", "A"): "study/starts/init-world-xxs-en-0"}
+    rows = collect_results(["study/runs/world-xxs-A"], starts)
+    assert [row["variant"] for row in rows] == ["A"]

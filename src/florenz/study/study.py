@@ -306,12 +306,14 @@ def study(config: StudyConfig) -> int:
 
 def collect_results(run_dirs: list[str], starts: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
     """Every run's eval-loss rows, tagged with the run's start variant, in a fixed order."""
-    variant_of = {start: variant for (_, variant), start in starts.items()}
+    # resolved: a study resumed with its directory spelled otherwise names the same starts another way
+    variant_of = {Path(start).resolve(): variant for (_, variant), start in starts.items()}
     rows = []
     for run in run_dirs:
         train_config = json.loads((Path(run) / "train_config.json").read_text())
+        variant = variant_of.get(Path(train_config["init"]).resolve(), "")
         for row in read_json_lines(Path(run) / "eval_loss.jsonl", "rerun the study to evaluate it again"):
-            rows.append({**row, "variant": variant_of.get(train_config["init"], "")})
+            rows.append({**row, "variant": variant})
     return sorted(rows, key=lambda row: (row["size"], row["variant"], row["S"]))
 
 

@@ -491,9 +491,11 @@ def tower_verdict(towers: list[dict[str, Any]]) -> str:
     if not weak:
         return f"Here every tower reaches {WEAK_TOWER_COLOUR_ACCURACY:.0%} (table)."
     named = ", ".join(f"{size} ({accuracy:.2f})" for size, accuracy in weak.items())
-    return (f"Here {named} {'stays' if len(weak) == 1 else 'stay'} below {WEAK_TOWER_COLOUR_ACCURACY:.0%}: "
-            "the grid points built on it may be held back by what the image tells the decoder, not by the "
-            "decoder; a larger vision budget for that size is the fix.")
+    one = len(weak) == 1
+    return (f"Here {named} {'stays' if one else 'stay'} below {WEAK_TOWER_COLOUR_ACCURACY:.0%}: the grid "
+            f"points built on {'it' if one else 'them'} may be held back by what the image tells the "
+            f"decoder, not by the decoder; a larger vision budget for "
+            f"{'that size' if one else 'those sizes'} is the fix.")
 
 
 def grid_section(plan: dict[str, Any], root: Path) -> Section:

@@ -21,6 +21,7 @@ from florenz.pretrain.vision import (
     batch_gradients,
     cell_features,
     cell_labels,
+    image_features,
     linear_probe_accuracy,
     pretrain_vision,
     probe_accuracies,
@@ -70,6 +71,22 @@ def test_cell_features_average_the_adapter_grid_over_each_third_of_the_image():
         for column in range(3):
             block = grid[:, 2 * row:2 * row + 2, 2 * column:2 * column + 2].mean(dim=(1, 2))
             torch.testing.assert_close(features[:, 3 * row + column], block)
+
+
+def test_image_features_are_the_pooled_token_and_the_cells_batch_by_batch_in_eval_mode():
+    torch.manual_seed(0)
+    model = FlorenzModel(get_size("world-xs")).train()
+    pixels = torch.randn(5, 3, 48, 48)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [image_features(model, pixels, run_on, batch_size=2) for run_on in (None, pool)]  # 2, 2, 1
+    assert model.training  # its mode is given back
+    model.eval()
+    with torch.no_grad():
+        expected_pooled, expected_cells = model.encode_image(pixels)[:, 0], cell_features(model, pixels)
+    for pooled, cells in runs:
+        torch.testing.assert_close(pooled.float(), expected_pooled)
+        torch.testing.assert_close(cells, expected_cells)
+        assert pooled.dtype == torch.float64 and cells.shape == (5, 9, model.config.encoder.d_model)
 
 
 def test_sharded_gradients_are_the_whole_batchs_and_do_not_depend_on_thread_timing():
@@ -184,10 +201,11 @@ def test_the_saved_tower_alone_fixes_the_image_features_it_was_scored_on(world, 
     first, second = loaded(trained, seed=1), loaded(trained, seed=2)  # other encoders and decoders
     with torch.no_grad():
         torch.testing.assert_close(first.encode_image(pixels), second.encode_image(pixels), rtol=0, atol=0)
-    assert probe_accuracies(first, pixels, scenes) == meta["linear_probe_accuracy"]["pretrained"]
+    pretrained, _ = image_features(first, pixels)
+    assert probe_accuracies(pretrained, scenes) == meta["linear_probe_accuracy"]["pretrained"]
     torch.manual_seed(0)  # the recipe's seed: the tower before any step is the random baseline
-    assert probe_accuracies(FlorenzModel(get_size("world-xxs")), pixels, scenes) == \
-        meta["linear_probe_accuracy"]["random"]
+    random, _ = image_features(FlorenzModel(get_size("world-xxs")), pixels)
+    assert probe_accuracies(random, scenes) == meta["linear_probe_accuracy"]["random"]
 
 
 def test_the_same_seed_gives_the_same_checkpoint(world, trained, tmp_path):

@@ -3,6 +3,7 @@
     python benchmarks/model_throughput.py                   # all cores, fp32 and bf16 autocast
     python benchmarks/model_throughput.py --threads 1 --steps 3
     python benchmarks/model_throughput.py --threads 1 --parts gemma --precisions fp32   # ours vs transformers
+    python benchmarks/model_throughput.py --parts gemma --precisions fp32 --compile  # and ours compiled
     python benchmarks/model_throughput.py --device cuda      # also the paper's 3.5B decoder layers on a GPU
 
 Measured in one run:
@@ -11,7 +12,8 @@ Measured in one run:
 3. transformers' `Gemma2ForCausalLM` beside our `Gemma2Decoder` on the same config (d 384, 8 layers,
    vocab 8192, batch 8 × 64 tokens), text-only, steps interleaved; the ratio ours/theirs should be ≥ 1.
    Beside it, where each step's time goes: the share in matrix products (torch.profiler self CPU time), and
-   the ratio ours would reach with no time outside them (the same products run in both);
+   the ratio ours would reach with no time outside them (the same products run in both); with --compile
+   also ours under torch.compile, its ratio and the seconds its compilation takes;
 4. attention kernels: eager against fused (SDPA) on a BART ladder size (CPU: which `auto` picks);
 5. with --device cuda: fused (FlexAttention) against eager on CUDA, equal first, then the training-step MFU
    of 4 Gemma-2-2b-shaped decoder layers with cross-attention (the paper's 3.5B size) against the GPU's
@@ -148,8 +150,9 @@ def _gemma_configs() -> tuple[Gemma2Config, Gemma2DecoderConfig]:
 
 
 def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, peaks: dict[str, float],
-                     device: torch.device) -> dict:
-    """transformers' Gemma-2 against ours on the same weights, text-only, steps interleaved."""
+                     device: torch.device, compiled: bool = False) -> dict:
+    """transformers' Gemma-2 against ours on the same weights, text-only, steps interleaved; with `compiled`
+    also ours under torch.compile (its first step, the compilation, timed apart)."""
     hf_config, our_config = _gemma_configs()
     torch.manual_seed(0)
     theirs = Gemma2ForCausalLM(hf_config).to(device).train()
@@ -166,10 +169,21 @@ def bench_gemma_pair(batch: int, tokens: int, dtype_name: str, repeats: int, pea
     steps = [_train_step(lambda: theirs(input_ids).logits.float(), labels, theirs, dtype, device),
              _train_step(lambda: ours(input_ids), labels, ours, dtype, device)]
     flops = [_step_flops(step) for step in steps]
-    hf_seconds, our_seconds = _step_seconds(steps, repeats, device)
-    (hf_matmul, hf_total), (our_matmul, our_total) = (_matmul_share(step) for step in steps)
+    compiled_row = {}
+    if compiled:
+        compiled_ours = torch.compile(ours)
+        steps.append(_train_step(lambda: compiled_ours(input_ids), labels, ours, dtype, device))
+        started, cpu_started = time.perf_counter(), time.process_time()
+        steps[-1]()
+        compiled_row = {"compile_seconds": round(time.perf_counter() - started, 1),
+                        "compile_cpu_seconds": round(time.process_time() - cpu_started, 1)}
+    hf_seconds, our_seconds, *compiled_seconds = _step_seconds(steps, repeats, device)
+    (hf_matmul, hf_total), (our_matmul, our_total) = (_matmul_share(step) for step in steps[:2])
     ratio = hf_seconds / our_seconds
-    return {"dtype": dtype_name, "batch": batch, "tokens": tokens, "P": count_parameters(theirs)[0],
+    if compiled:
+        compiled_row["compiled_ratio"] = round(hf_seconds / compiled_seconds[0], 3)
+    return {**compiled_row, "dtype": dtype_name, "batch": batch, "tokens": tokens,
+            "P": count_parameters(theirs)[0],
             "max_logit_difference_fp32": difference,
             "transformers_tokens_per_second": round(batch * tokens / hf_seconds),
             "florenz_tokens_per_second": round(batch * tokens / our_seconds),
@@ -268,6 +282,8 @@ def main() -> None:
                                                                   + ", ".join(PARTS))
     parser.add_argument("--precisions", default=",".join(DTYPES),
                         help="fp32 and/or bf16 (bf16 is emulated, and very slow, on CPUs without it)")
+    parser.add_argument("--compile", action="store_true",
+                        help="gemma part: also time ours under torch.compile, and how long compiling takes")
     args = parser.parse_args()
     parts, precisions = args.parts.split(","), args.precisions.split(",")
     if unknown := set(parts) - set(PARTS):
@@ -295,13 +311,15 @@ def main() -> None:
         print_table(ladder, ["size", "dtype", "P", "Pt", "batch", "samples_per_second", "tokens_per_second",
                              "mfu"])
     if "gemma" in parts:
-        gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device) for dtype in precisions]
+        gemma = [bench_gemma_pair(8, 64, dtype, args.steps, peaks, device, args.compile)
+                 for dtype in precisions]
         print("\nGemma-2 decoder, d 384, 8 layers, vocab 8192, batch 8 x 64, forward + backward "
               "(ratio = ours/theirs, issue 19's target >= 1.2; matmul shares of each step's profiled CPU "
               "time, and the ratio if ours spent nothing outside matrix products):")
         print_table(gemma, ["dtype", "transformers_tokens_per_second", "florenz_tokens_per_second", "ratio",
                             "transformers_matmul_share", "florenz_matmul_share", "matmul_ceiling",
-                            "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"])
+                            "transformers_mfu", "florenz_mfu", "max_logit_difference_fp32"]
+                    + (["compiled_ratio", "compile_seconds", "compile_cpu_seconds"] if args.compile else []))
     if "attention" in parts:
         attention = [bench_attention_kernels("world-s", args.batch, args.steps, device)]
         print("\nattention kernels, fp32 forward + backward (fused: SDPA for the BART kind):")

@@ -18,8 +18,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from florenz.allocator import keep_freed_memory
+
 if TYPE_CHECKING:
     import torch
+
+# every `florenz` verb starts so (florenz.cli.main), and the scripts time what the verbs run
+FREED_MEMORY_KEPT = keep_freed_memory()
 
 
 def synchronize(device: torch.device) -> None:
@@ -66,13 +71,15 @@ def environment(threads: int | None = None, device: torch.device | str | None = 
                 packages: Iterable[str] = ()) -> dict:
     """`{"hardware": ..., "versions": ...}` of this run, to merge into a result.
 
-    hardware: CPU model, torch's CPU capability, CPUs, load average and, where given, the torch threads and
-    the device (the GPU's name on CUDA); versions: python, torch, florenz and the extra `packages`.
+    hardware: CPU model, torch's CPU capability, CPUs, load average, whether glibc keeps freed memory
+    (florenz.allocator) and, where given, the torch threads and the device (the GPU's name on CUDA);
+    versions: python, torch, florenz and the extra `packages`.
     """
     import torch
 
     hardware = {"cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+                "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+                "freed_memory_kept": FREED_MEMORY_KEPT}
     if threads is not None:
         hardware["threads"] = threads
     if device is not None:

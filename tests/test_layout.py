@@ -7,8 +7,8 @@ import florenz
 
 ROOT = Path(florenz.__file__).parent
 # data flows one way (architecture.md): a package may import only itself and the packages before it
-ORDER = ["errors", "config", "files", "lazy", "world", "data", "model", "train", "eval", "pretrain",
-         "scaling", "study", "cli"]
+ORDER = ["errors", "allocator", "config", "files", "lazy", "world", "data", "model", "train", "eval",
+         "pretrain", "scaling", "study", "cli"]
 
 
 def module_name(path: Path) -> str:

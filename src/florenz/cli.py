@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from florenz.allocator import keep_freed_memory
 from florenz.config import ConfigError, MissingKeysError, field_help, load_config
 from florenz.errors import FlorenzError
 
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     config_file = args[f"{_INTERNAL}config_file"]
     overrides = {key: value for key, value in args.items()
                  if not key.startswith(_INTERNAL) and value is not None}
+    keep_freed_memory()  # small models' CPU steps stop re-faulting their memory (florenz/allocator.py)
     try:
         config = _load_verb_config(verb, config_file, overrides)
         result = _import(verb.run)(config)

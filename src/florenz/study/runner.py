@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from florenz.allocator import keep_freed_memory
 from florenz.errors import FlorenzError
 
 
@@ -41,6 +42,7 @@ def run_task(target: str, config: Any, threads: int, log: str, own_process: bool
     C-level output (torch warnings) and subprocesses cannot write over the study's progress bar."""
     started = time.monotonic()
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    keep_freed_memory()  # as a `florenz` verb does: a worker runs what the verb would
     import torch
 
     torch.set_num_threads(threads)

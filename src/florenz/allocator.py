@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 # mallopt's parameter numbers (malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -33,7 +34,7 @@ USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True where they were set, False where the
     C library is not glibc or the environment already sets glibc's malloc (USER_SETTINGS)."""
-    if any(name in os.environ for name in USER_SETTINGS):
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in USER_SETTINGS):
         return False
     process = ctypes.CDLL(None)  # the symbols the interpreter is linked with, its C library's among them
     if not hasattr(process, "gnu_get_libc_version"):  # musl, macOS: not glibc, whose thresholds these are
